@@ -1,0 +1,46 @@
+//! Linux native asynchronous I/O in pure Rust: `io_setup`, `io_submit`, `io_getevents`,
+//! `io_pgetevents`, `io_cancel` and `io_destroy`, issued straight to the kernel through
+//! per-architecture inline assembly, with neither libaio nor libc.
+//!
+//! - [`sys`]: the raw system calls, `unsafe`, returning `Result<_, Errno>`.
+//! - [`abi`]: the kernel's structures and constants (the `rawaio-abi` crate).
+//!
+//! # Example
+//!
+//! Read the first bytes of a file with one request:
+//!
+//! ```
+//! use rawaio::abi::{aio_context_t, io_event, iocb, IOCB_CMD_PREAD};
+//! use std::os::fd::AsRawFd;
+//!
+//! let file = std::fs::File::open("Cargo.toml")?;
+//! let mut buf = [0u8; 9];
+//! let mut ctx: aio_context_t = 0;
+//! // SAFETY: `ctx` is a zeroed handle that io_setup may write.
+//! unsafe { rawaio::sys::io_setup(1, &mut ctx) }?;
+//!
+//! let mut cb = iocb::default();
+//! cb.aio_lio_opcode = IOCB_CMD_PREAD;
+//! cb.aio_fildes = file.as_raw_fd() as u32;
+//! cb.set_buf(buf.as_mut_ptr(), buf.len());
+//! let mut list = [&mut cb as *mut iocb];
+//! let mut events = [io_event::default(); 1];
+//! // SAFETY: `buf` and `file` outlive the request: it is reaped (or the context
+//! // destroyed) before either goes away.
+//! unsafe {
+//!     assert_eq!(rawaio::sys::io_submit(ctx, 1, list.as_mut_ptr())?, 1);
+//!     let n = rawaio::sys::io_getevents(ctx, 1, 1, events.as_mut_ptr(), core::ptr::null())?;
+//!     assert_eq!(n, 1);
+//!     rawaio::sys::io_destroy(ctx)?;
+//! }
+//! assert_eq!(events[0].res, 9);
+//! assert_eq!(&buf, b"[workspac");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+#![deny(unsafe_code)]
+
+pub use rawaio_abi as abi;
+pub use rustix::io::Errno;
+
+pub mod sys;
