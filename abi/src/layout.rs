@@ -54,7 +54,14 @@ impl StructLayout {
 const ALIGN64: usize = if cfg!(target_arch = "x86") { 4 } else { 8 };
 /// The size and alignment of a pointer, `long` and `size_t`.
 const WORD: usize = core::mem::size_of::<usize>();
-const_assert_eq!(WORD, if cfg!(target_pointer_width = "64") { 8 } else { 4 });
+const_assert_eq!(
+    WORD,
+    if cfg!(target_pointer_width = "64") {
+        8
+    } else {
+        4
+    }
+);
 
 /// Asserts a struct's layout at compile time and records it as a [`StructLayout`].
 macro_rules! check_struct {
@@ -148,7 +155,10 @@ check_struct!(OLD_TIMESPEC32, old_timespec32, size 8, align 4, {
 });
 
 const_assert_eq!(core::mem::size_of::<aio_context_t>(), WORD);
-const_assert_eq!(crate::AIO_RING_HEADER_SIZE, core::mem::size_of::<aio_ring>());
+const_assert_eq!(
+    crate::AIO_RING_HEADER_SIZE,
+    core::mem::size_of::<aio_ring>()
+);
 
 /// Every mirrored struct's layout on the target being built.
 pub const STRUCTS: [StructLayout; 8] = [
@@ -171,16 +181,28 @@ mod tests {
     #[test]
     fn every_assertion_list_names_every_field() {
         for layout in STRUCTS {
-            let mut fields = [Field { name: "", offset: 0, size: 0 }; 16];
+            let mut fields = [Field {
+                name: "",
+                offset: 0,
+                size: 0,
+            }; 16];
             let fields = &mut fields[..layout.fields.len()];
             fields.copy_from_slice(layout.fields);
             fields.sort_by_key(|f| (f.offset, f.size));
             let mut end = 0;
             for f in fields.iter() {
-                assert_eq!(f.offset, end, "{}.{}: gap or overlap before it", layout.name, f.name);
+                assert_eq!(
+                    f.offset, end,
+                    "{}.{}: gap or overlap before it",
+                    layout.name, f.name
+                );
                 end = f.offset + f.size;
             }
-            assert_eq!(end, layout.size, "{}: fields stop short of the size", layout.name);
+            assert_eq!(
+                end, layout.size,
+                "{}: fields stop short of the size",
+                layout.name
+            );
         }
     }
 

@@ -151,11 +151,20 @@ mod tests {
                 }
             }
             let is_32bit = table.arches.iter().any(|a| *a == "x86" || *a == "arm");
-            assert_eq!(table.io_pgetevents_time64.is_some(), is_32bit, "{:?}", table.arches);
+            assert_eq!(
+                table.io_pgetevents_time64.is_some(),
+                is_32bit,
+                "{:?}",
+                table.arches
+            );
         }
         let arches = || ALL.iter().flat_map(|t| t.arches.iter());
         for (i, a) in arches().enumerate() {
-            assert_eq!(arches().skip(i + 1).filter(|b| *b == a).count(), 0, "{a} twice");
+            assert_eq!(
+                arches().skip(i + 1).filter(|b| *b == a).count(),
+                0,
+                "{a} twice"
+            );
         }
     }
 }

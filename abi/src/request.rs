@@ -182,9 +182,17 @@ impl iocb {
 }
 
 /// Offset of `aio_key` in [`iocb`]: 8 on little-endian targets, 12 on big-endian ones.
-pub const KEY_OFFSET: usize = if cfg!(target_endian = "little") { 8 } else { 12 };
+pub const KEY_OFFSET: usize = if cfg!(target_endian = "little") {
+    8
+} else {
+    12
+};
 /// Offset of `aio_rw_flags` in [`iocb`]: 12 on little-endian targets, 8 on big-endian ones.
-pub const RW_FLAGS_OFFSET: usize = if cfg!(target_endian = "little") { 12 } else { 8 };
+pub const RW_FLAGS_OFFSET: usize = if cfg!(target_endian = "little") {
+    12
+} else {
+    8
+};
 
 #[cfg(test)]
 mod tests {
@@ -212,7 +220,10 @@ mod tests {
         assert_eq!(cb.aio_resfd, 9);
         assert_eq!(cb.aio_reqprio as u16, (3 << 13) | 7);
         let bytes = cb.to_bytes();
-        assert_eq!(&bytes[RW_FLAGS_OFFSET..RW_FLAGS_OFFSET + 4], &0xau32.to_ne_bytes());
+        assert_eq!(
+            &bytes[RW_FLAGS_OFFSET..RW_FLAGS_OFFSET + 4],
+            &0xau32.to_ne_bytes()
+        );
         assert_eq!(&bytes[KEY_OFFSET..KEY_OFFSET + 4], &[0; 4]);
     }
 }

@@ -93,7 +93,14 @@ pub use rustix::io::Errno;
 #[inline]
 pub unsafe fn io_setup(nr_events: u32, ctxp: *mut aio_context_t) -> Result<(), Errno> {
     // SAFETY: the caller vouches for `ctxp`.
-    let raw = unsafe { syscall3(nr::__NR_io_setup as usize, nr_events as usize, ctxp as usize, 0) };
+    let raw = unsafe {
+        syscall3(
+            nr::__NR_io_setup as usize,
+            nr_events as usize,
+            ctxp as usize,
+            0,
+        )
+    };
     ret::decode(raw).map(drop)
 }
 
@@ -151,7 +158,14 @@ pub unsafe fn io_submit(
     iocbpp: *mut *mut iocb,
 ) -> Result<usize, Errno> {
     // SAFETY: the caller upholds the contract above.
-    let raw = unsafe { syscall3(nr::__NR_io_submit as usize, ctx, nr as usize, iocbpp as usize) };
+    let raw = unsafe {
+        syscall3(
+            nr::__NR_io_submit as usize,
+            ctx,
+            nr as usize,
+            iocbpp as usize,
+        )
+    };
     ret::decode(raw)
 }
 
@@ -183,7 +197,12 @@ pub unsafe fn io_cancel(
 ) -> Result<(), Errno> {
     // SAFETY: the caller upholds the contract above.
     let raw = unsafe {
-        syscall3(nr::__NR_io_cancel as usize, ctx, iocb as usize, result as usize)
+        syscall3(
+            nr::__NR_io_cancel as usize,
+            ctx,
+            iocb as usize,
+            result as usize,
+        )
     };
     ret::decode(raw).map(drop)
 }

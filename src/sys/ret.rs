@@ -24,7 +24,10 @@ mod tests {
         assert_eq!(decode((-1isize) as usize), Err(Errno::PERM));
         assert_eq!(decode((-22isize) as usize), Err(Errno::INVAL));
         assert_eq!(decode((-115isize) as usize), Err(Errno::INPROGRESS));
-        assert_eq!(decode((-4095isize) as usize).map_err(|e| e.raw_os_error()), Err(4095));
+        assert_eq!(
+            decode((-4095isize) as usize).map_err(|e| e.raw_os_error()),
+            Err(4095)
+        );
         // One below the range is a value (a high address, say), not an error.
         assert_eq!(decode((-4096isize) as usize), Ok((-4096isize) as usize));
         assert_eq!(decode(usize::MAX / 2), Ok(usize::MAX / 2));
