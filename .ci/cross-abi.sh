@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs the rawaio-abi tests (unit tests and the C probe cross-check) for a big-endian
+# 64-bit target (s390x) and a 32-bit target (i686) under qemu-user.
+#
+# Needs: qemu-user (qemu-s390x, qemu-i386), gcc-s390x-linux-gnu, gcc-i686-linux-gnu and
+# the Rust targets s390x-unknown-linux-gnu and i686-unknown-linux-gnu.
+# Usage: .ci/cross-abi.sh [TARGET...]   (default: both targets)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+run_target() {
+    local target=$1 qemu gcc sysroot
+    case "$target" in
+        s390x-unknown-linux-gnu)
+            qemu=qemu-s390x gcc=s390x-linux-gnu-gcc sysroot=/usr/s390x-linux-gnu ;;
+        i686-unknown-linux-gnu)
+            qemu=qemu-i386 gcc=i686-linux-gnu-gcc sysroot=/usr/i686-linux-gnu ;;
+        *)
+            echo "cross-abi.sh: unsupported target $target" >&2
+            return 2 ;;
+    esac
+    local var
+    var=$(echo "$target" | tr 'a-z-' 'A-Z_')
+
+    for tool in "$qemu" "$gcc"; do
+        command -v "$tool" >/dev/null || { echo "cross-abi.sh: $tool not found" >&2; return 1; }
+    done
+
+    echo "=== rawaio-abi on $target ($qemu)"
+    env \
+        "CARGO_TARGET_${var}_LINKER=$gcc" \
+        "CARGO_TARGET_${var}_RUNNER=$qemu -L $sysroot" \
+        RAWAIO_PROBE_CC="$gcc" \
+        RAWAIO_PROBE_STATIC=1 \
+        RAWAIO_PROBE_RUNNER="$qemu" \
+        cargo test -p rawaio-abi --target "$target" --lib --tests --no-fail-fast -- --nocapture
+}
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(s390x-unknown-linux-gnu i686-unknown-linux-gnu)
+fi
+for target in "${targets[@]}"; do
+    run_target "$target"
+done
