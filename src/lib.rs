@@ -44,3 +44,20 @@ pub use rawaio_abi as abi;
 pub use rustix::io::Errno;
 
 pub mod sys;
+
+mod buf;
+mod completion;
+mod context;
+mod error;
+mod fork;
+mod inflight;
+mod op;
+mod ring;
+
+pub use buf::{AlignedBuf, IoBuf, IoBufMut};
+pub use completion::{Completion, Token};
+pub use context::{Context, Options, Rejected, Submitted};
+pub use error::{Error, InvalidOp};
+pub use op::{IOV_MAX, IoClass, IoPriority, Op};
+pub use rawaio_abi::{RwfFlags, kernel_sigset_t as SigSet};
+pub use rustix::event::PollFlags;

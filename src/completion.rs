@@ -1,0 +1,134 @@
+//! What a reaped request gives back.
+
+use crate::op::Bufs;
+use rustix::io::Errno;
+use std::fmt;
+
+/// Identifies one submitted request until its completion is reaped.
+///
+/// Tokens are made by the [`Context`](crate::Context): no two requests in flight on one
+/// context ever share a token, and a token is never reused for a later request in the
+/// same slot (a per-slot generation tells them apart).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Token {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+impl Token {
+    /// The value the kernel carries in `aio_data`.
+    pub(crate) fn to_data(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    /// The token in an event's `data`.
+    pub(crate) fn from_data(data: u64) -> Self {
+        Self {
+            index: data as u32,
+            generation: (data >> 32) as u32,
+        }
+    }
+}
+
+/// A finished request: its result and the buffers it owned.
+pub struct Completion<B> {
+    pub(crate) token: Token,
+    pub(crate) user_data: u64,
+    pub(crate) opcode: u16,
+    pub(crate) requested: u64,
+    pub(crate) res: i64,
+    pub(crate) res2: i64,
+    pub(crate) bufs: Bufs<B>,
+}
+
+impl<B> Completion<B> {
+    /// The request's token, as [`Context::submit`](crate::Context::submit) returned it.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    /// The value given to [`Op::user_data`](crate::Op::user_data).
+    pub fn user_data(&self) -> u64 {
+        self.user_data
+    }
+
+    /// The request's `IOCB_CMD_*` opcode.
+    pub fn opcode(&self) -> u16 {
+        self.opcode
+    }
+
+    /// The kernel's result: the bytes transferred (for a poll, the ready mask; for a
+    /// sync, 0), or the error.
+    ///
+    /// # Errors
+    /// The errno of a failed request, such as `EIO`, `ENOSPC`, or `EINVAL` for
+    /// misaligned direct I/O.
+    pub fn result(&self) -> Result<u64, Errno> {
+        if (-4095..0).contains(&self.res) {
+            Err(Errno::from_raw_os_error((-self.res) as i32))
+        } else {
+            Ok(self.res as u64)
+        }
+    }
+
+    /// The kernel's `res`, a signed 64-bit value, unchanged.
+    pub fn raw_result(&self) -> i64 {
+        self.res
+    }
+
+    /// The kernel's secondary result, `res2`.
+    pub fn res2(&self) -> i64 {
+        self.res2
+    }
+
+    /// The bytes the request asked to transfer (the sum over a vectored request's
+    /// buffers).
+    pub fn requested_len(&self) -> u64 {
+        self.requested
+    }
+
+    /// Whether a read or write transferred fewer bytes than it asked for (end of file,
+    /// `ENOSPC` after a partial write, a signal on a pipe, ...).
+    pub fn is_short(&self) -> bool {
+        matches!(self.result(), Ok(n) if n < self.requested)
+    }
+
+    /// The buffer of a plain read or write (the first, for a vectored request).
+    pub fn buf(&self) -> Option<&B> {
+        match &self.bufs {
+            Bufs::None => None,
+            Bufs::One(b) => Some(b),
+            Bufs::Many(bs) => bs.first(),
+        }
+    }
+
+    /// Takes back the buffer of a plain read or write.
+    pub fn into_buf(self) -> Option<B> {
+        match self.bufs {
+            Bufs::None => None,
+            Bufs::One(b) => Some(b),
+            Bufs::Many(bs) => bs.into_iter().next(),
+        }
+    }
+
+    /// Takes back every buffer the request owned.
+    pub fn into_bufs(self) -> Vec<B> {
+        match self.bufs {
+            Bufs::None => Vec::new(),
+            Bufs::One(b) => vec![b],
+            Bufs::Many(bs) => bs,
+        }
+    }
+}
+
+impl<B> fmt::Debug for Completion<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completion")
+            .field("token", &self.token)
+            .field("user_data", &self.user_data)
+            .field("opcode", &self.opcode)
+            .field("res", &self.res)
+            .field("requested", &self.requested)
+            .finish_non_exhaustive()
+    }
+}
