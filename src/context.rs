@@ -17,6 +17,7 @@
 use crate::IoBuf;
 use crate::completion::{Completion, Token};
 use crate::error::Error;
+use crate::eventfd::EventFd;
 use crate::fork::ForkGuard;
 use crate::inflight::Table;
 use crate::op::Op;
@@ -29,7 +30,7 @@ use rawaio_abi::{
 use rustix::io::Errno;
 use std::collections::VecDeque;
 use std::fmt;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -70,7 +71,7 @@ pub struct Context<B: IoBuf = Vec<u8>> {
     table: Table<B>,
     reaper: Mutex<Reaper>,
     fork: Option<ForkGuard>,
-    eventfd: Option<OwnedFd>,
+    eventfd: Option<EventFd>,
 }
 
 /// The consumer side: the ring (when user-space reaping is possible) and room for the
@@ -165,10 +166,7 @@ impl<B: IoBuf> Context<B> {
     /// As [`new`](Self::new), plus those of `eventfd(2)`.
     pub fn with_options(nr_events: u32, options: Options) -> Result<Self, Errno> {
         let eventfd = if options.eventfd {
-            Some(rustix::event::eventfd(
-                0,
-                rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
-            )?)
+            Some(EventFd::new().map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?)
         } else {
             None
         };
@@ -227,9 +225,8 @@ impl<B: IoBuf> Context<B> {
 
     /// The eventfd every request signals, when created with [`Options::eventfd`]: its
     /// counter is the number of completions since it was last read.
-    pub fn eventfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        use std::os::fd::AsFd;
-        self.eventfd.as_ref().map(|fd| fd.as_fd())
+    pub fn eventfd(&self) -> Option<&EventFd> {
+        self.eventfd.as_ref()
     }
 
     /// Completions waiting in the ring, found without a system call. Reads 0 when

@@ -43,6 +43,8 @@
 pub use rawaio_abi as abi;
 pub use rustix::io::Errno;
 
+pub mod direct;
+pub mod eventfd;
 pub mod sys;
 
 mod buf;
@@ -57,7 +59,9 @@ mod ring;
 pub use buf::{AlignedBuf, IoBuf, IoBufMut};
 pub use completion::{Completion, Token};
 pub use context::{Context, Options, Rejected, Submitted};
+pub use direct::DioAlign;
 pub use error::{Error, InvalidOp};
+pub use eventfd::EventFd;
 pub use op::{IOV_MAX, IoClass, IoPriority, Op};
 pub use rawaio_abi::{RwfFlags, kernel_sigset_t as SigSet};
 pub use rustix::event::PollFlags;

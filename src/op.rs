@@ -223,7 +223,8 @@ impl<B: IoBuf> Op<B> {
             0,
             addr_for_write::<B>,
         );
-        op.poll_events = events.bits();
+        // `u16` on the raw backend, `i16` on the libc one (Miri): keep the bits either way.
+        op.poll_events = u16::from_ne_bytes(events.bits().to_ne_bytes());
         op
     }
 
@@ -274,6 +275,12 @@ impl<B: IoBuf> Op<B> {
     pub fn check_alignment(mut self, memory: usize, offset: usize) -> Self {
         self.align = Some((memory.max(1), offset.max(1)));
         self
+    }
+
+    /// [`check_alignment`](Self::check_alignment) against a file's discovered
+    /// [`DioAlign`](crate::DioAlign).
+    pub fn aligned_to(self, align: crate::DioAlign) -> Self {
+        self.check_alignment(align.memory, align.offset)
     }
 
     /// The value given to [`user_data`](Self::user_data).
