@@ -586,6 +586,99 @@ impl<B: IoBuf> Context<B> {
         }
     }
 
+    /// Whether the request with `token` is still in flight (submitted and not yet
+    /// reaped): POSIX's `aio_error` returning `EINPROGRESS`.
+    #[doc(alias = "aio_error")]
+    pub fn is_in_flight(&self, token: Token) -> bool {
+        self.table.lock().live_iocb(token).is_some()
+    }
+
+    fn count_in_flight(&self, tokens: &[Token]) -> usize {
+        let table = self.table.lock();
+        tokens
+            .iter()
+            .filter(|t| table.live_iocb(**t).is_some())
+            .count()
+    }
+
+    /// Waits until at least one of the requests in `tokens` has completed, or `timeout`
+    /// passes, reaping into `done` (completions of other requests reaped meanwhile go
+    /// there too: none is lost). Returns how many of `tokens` are no longer in flight.
+    /// POSIX's `aio_suspend`.
+    ///
+    /// # Errors
+    /// As [`reap`](Self::reap).
+    #[doc(alias = "aio_suspend")]
+    pub fn wait_any(
+        &self,
+        tokens: &[Token],
+        timeout: Option<Duration>,
+        done: &mut Vec<Completion<B>>,
+    ) -> Result<usize, Errno> {
+        self.wait_until(tokens, timeout, done, |finished, total| {
+            finished > 0 || total == 0
+        })
+    }
+
+    /// Waits until every request in `tokens` has completed, or `timeout` passes, reaping
+    /// into `done` as [`wait_any`](Self::wait_any) does. Returns how many of `tokens` are
+    /// no longer in flight (`tokens.len()` when all are done).
+    ///
+    /// # Errors
+    /// As [`reap`](Self::reap).
+    pub fn wait_all(
+        &self,
+        tokens: &[Token],
+        timeout: Option<Duration>,
+        done: &mut Vec<Completion<B>>,
+    ) -> Result<usize, Errno> {
+        self.wait_until(tokens, timeout, done, |finished, total| finished == total)
+    }
+
+    fn wait_until(
+        &self,
+        tokens: &[Token],
+        timeout: Option<Duration>,
+        done: &mut Vec<Completion<B>>,
+        enough: impl Fn(usize, usize) -> bool,
+    ) -> Result<usize, Errno> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        loop {
+            let finished = tokens.len() - self.count_in_flight(tokens);
+            if enough(finished, tokens.len()) {
+                return Ok(finished);
+            }
+            let remaining = match (timeout, deadline) {
+                (None, _) | (Some(_), None) => None,
+                (Some(_), Some(d)) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(finished);
+                    }
+                    Some(left)
+                }
+            };
+            self.reap(1, self.ring_nr as usize, remaining, done)?;
+        }
+    }
+
+    /// Submits `ops` as [`submit_all`](Self::submit_all) does, then waits until every
+    /// accepted request has completed, reaping into `done`: POSIX's
+    /// `lio_listio(LIO_WAIT, ...)`. ([`submit_batch`](Self::submit_batch) is
+    /// `LIO_NOWAIT`.)
+    pub fn submit_and_wait(
+        &self,
+        ops: &mut VecDeque<Op<B>>,
+        done: &mut Vec<Completion<B>>,
+    ) -> Submitted {
+        let mut tokens = Vec::with_capacity(ops.len());
+        let mut submitted = self.submit_all(ops, &mut tokens, done);
+        if let Err(e) = self.wait_all(&tokens, None, done) {
+            submitted.error = submitted.error.or(Some(e.into()));
+        }
+        submitted
+    }
+
     /// Turns events into completions; returns how many it delivered.
     fn deliver(&self, events: &[io_event], done: &mut Vec<Completion<B>>) -> usize {
         if events.is_empty() {
