@@ -11,7 +11,7 @@
 #![allow(unsafe_code)]
 
 use rawaio_abi::{aio_ring, io_event};
-use std::ptr::{NonNull, addr_of_mut};
+use std::ptr::{NonNull, addr_of, addr_of_mut};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The consumer side of a completion ring.
@@ -38,9 +38,21 @@ impl Ring {
     /// - nothing else consumes from it (advances `head`) while the `Ring` exists, in user
     ///   space or through `io_getevents`, unless the owner of the `Ring` excludes it.
     pub(crate) unsafe fn new(header: NonNull<aio_ring>) -> Option<Self> {
-        // SAFETY: the caller guarantees the header is mapped; the kernel filled it before
-        // io_setup returned and never changes these fields afterwards.
-        let snapshot = unsafe { header.as_ptr().read_volatile() };
+        let p = header.as_ptr();
+        // SAFETY: the caller guarantees the header is mapped. These fields are written by
+        // the kernel before io_setup returns and never again; `head` and `tail`, which the
+        // kernel may be storing to right now, are only ever accessed atomically.
+        let snapshot = unsafe {
+            aio_ring {
+                id: addr_of!((*p).id).read_volatile(),
+                nr: addr_of!((*p).nr).read_volatile(),
+                magic: addr_of!((*p).magic).read_volatile(),
+                compat_features: addr_of!((*p).compat_features).read_volatile(),
+                incompat_features: addr_of!((*p).incompat_features).read_volatile(),
+                header_length: addr_of!((*p).header_length).read_volatile(),
+                ..aio_ring::default()
+            }
+        };
         if !snapshot.is_readable() {
             return None;
         }
@@ -123,7 +135,10 @@ pub(crate) mod tests {
     /// A ring in ordinary memory, with a "kernel" side that publishes events the way the
     /// kernel does: write the slot, then store `tail` with release ordering.
     pub(crate) struct FakeRing {
-        words: Box<[u64]>,
+        /// The ring's memory, owned through a raw pointer so that every access (ours,
+        /// the "kernel's", and the `Ring`'s) may write it.
+        words: NonNull<u64>,
+        len: usize,
         nr: u32,
     }
 
@@ -135,7 +150,10 @@ pub(crate) mod tests {
 
     impl FakeRing {
         pub(crate) fn new(nr: u32) -> Self {
-            let mut words = vec![0u64; 4 + 4 * nr as usize].into_boxed_slice();
+            let len = 4 + 4 * nr as usize;
+            let words =
+                NonNull::new(Box::into_raw(vec![0u64; len].into_boxed_slice()).cast::<u64>())
+                    .unwrap();
             let header = aio_ring {
                 nr,
                 magic: AIO_RING_MAGIC,
@@ -144,12 +162,12 @@ pub(crate) mod tests {
                 ..aio_ring::default()
             };
             // SAFETY: the words are 8-aligned and at least 32 bytes long.
-            unsafe { words.as_mut_ptr().cast::<aio_ring>().write(header) };
-            Self { words, nr }
+            unsafe { words.cast::<aio_ring>().write(header) };
+            Self { words, len, nr }
         }
 
         pub(crate) fn header(&self) -> NonNull<aio_ring> {
-            NonNull::new(self.words.as_ptr().cast::<aio_ring>().cast_mut()).unwrap()
+            self.words.cast::<aio_ring>()
         }
 
         fn atomic(&self, field: usize) -> &AtomicU32 {
@@ -172,8 +190,7 @@ pub(crate) mod tests {
                     .words
                     .as_ptr()
                     .add(4 + 4 * tail as usize)
-                    .cast::<io_event>()
-                    .cast_mut();
+                    .cast::<io_event>();
                 slot.write_volatile(event);
             }
             self.atomic(3).store(next, Ordering::Release);
@@ -181,8 +198,17 @@ pub(crate) mod tests {
         }
 
         pub(crate) fn set_indices(&self, head: u32, tail: u32) {
+            assert!(self.len >= 4);
             self.atomic(2).store(head, Ordering::Relaxed);
             self.atomic(3).store(tail, Ordering::Relaxed);
+        }
+    }
+
+    impl Drop for FakeRing {
+        fn drop(&mut self) {
+            let slice = std::ptr::slice_from_raw_parts_mut(self.words.as_ptr(), self.len);
+            // SAFETY: made by `Box::into_raw` in `new` with this length; freed once.
+            drop(unsafe { Box::from_raw(slice) });
         }
     }
 
