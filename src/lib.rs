@@ -65,3 +65,7 @@ pub use eventfd::EventFd;
 pub use op::{IOV_MAX, IoClass, IoPriority, Op};
 pub use rawaio_abi::{RwfFlags, kernel_sigset_t as SigSet};
 pub use rustix::event::PollFlags;
+
+#[doc = include_str!("../docs/guide.md")]
+#[cfg(doctest)]
+pub struct GuideDoctests;
