@@ -17,4 +17,5 @@ rustup target add x86_64-unknown-linux-musl i686-unknown-linux-gnu aarch64-unkno
     armv7-unknown-linux-gnueabihf riscv64gc-unknown-linux-gnu s390x-unknown-linux-gnu \
     powerpc64le-unknown-linux-gnu
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
-rustup +nightly component add rust-src
+rustup +nightly component add rust-src miri
+cargo +nightly miri setup >/dev/null
