@@ -45,6 +45,7 @@ pub use rustix::io::Errno;
 
 pub mod direct;
 pub mod eventfd;
+pub mod probe;
 pub mod sys;
 
 mod buf;
