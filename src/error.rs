@@ -38,6 +38,8 @@ pub enum InvalidOp {
     },
     /// `RWF_*` flags on an `FSYNC`, `FDSYNC` or `POLL` request, which the kernel rejects.
     FlagsNotAllowed,
+    /// [`Op::limit`](crate::Op::limit) on a request other than a plain read or write.
+    LimitNotAllowed,
     /// An I/O priority level outside 0 to 7.
     PriorityLevel {
         /// The level asked for.
@@ -67,6 +69,9 @@ impl fmt::Display for InvalidOp {
                 write!(f, "a vectored request needs 1 to 1024 buffers, not {count}")
             }
             Self::FlagsNotAllowed => f.write_str("RWF flags are only allowed on reads and writes"),
+            Self::LimitNotAllowed => {
+                f.write_str("a length limit applies only to plain reads and writes")
+            }
             Self::PriorityLevel { level } => {
                 write!(f, "I/O priority level {level} is outside 0 to 7")
             }

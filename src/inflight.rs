@@ -154,7 +154,10 @@ impl<B: IoBuf> Guard<'_, B> {
         let addr_of = op.addr_of;
         match &mut op.bufs {
             Bufs::None => cb.aio_buf = u64::from(op.poll_events),
-            Bufs::One(b) => cb.set_buf(addr_of(b), b.len()),
+            Bufs::One(b) => {
+                let len = op.limit.unwrap_or(b.len()).min(b.len());
+                cb.set_buf(addr_of(b), len);
+            }
             Bufs::Many(bs) => {
                 // SAFETY: the slot came off the free list under the lock, so this is the
                 // only access to its memory until it is submitted.

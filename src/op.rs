@@ -100,6 +100,7 @@ pub struct Op<B> {
     pub(crate) resfd: Option<RawFd>,
     pub(crate) user_data: u64,
     pub(crate) align: Option<(usize, usize)>,
+    pub(crate) limit: Option<usize>,
 }
 
 fn addr_for_write<B: IoBuf>(buf: &mut B) -> *mut u8 {
@@ -130,6 +131,7 @@ impl<B: IoBuf> Op<B> {
             resfd: None,
             user_data: 0,
             align: None,
+            limit: None,
         }
     }
 
@@ -260,6 +262,16 @@ impl<B: IoBuf> Op<B> {
         self
     }
 
+    /// Transfers only the first `len` bytes of a plain read's or write's buffer (the
+    /// whole buffer still comes back with the completion): for a short tail block, say.
+    /// A `len` beyond the buffer's length is refused at submission
+    /// ([`InvalidOp::LengthTooLarge`]), as is a limit on any other kind of request
+    /// ([`InvalidOp::LimitNotAllowed`]).
+    pub fn limit(mut self, len: usize) -> Self {
+        self.limit = Some(len);
+        self
+    }
+
     /// A value of the caller's, handed back unchanged in the
     /// [`Completion`](crate::Completion).
     pub fn user_data(mut self, data: u64) -> Self {
@@ -288,11 +300,11 @@ impl<B: IoBuf> Op<B> {
         self.user_data
     }
 
-    /// The total length of the buffers, in bytes.
+    /// The total length the request transfers, in bytes.
     pub fn len(&self) -> u64 {
         match &self.bufs {
             Bufs::None => 0,
-            Bufs::One(b) => b.len() as u64,
+            Bufs::One(b) => self.limit.unwrap_or(b.len()).min(b.len()) as u64,
             Bufs::Many(bs) => bs.iter().map(|b| b.len() as u64).sum(),
         }
     }
@@ -319,6 +331,14 @@ impl<B: IoBuf> Op<B> {
 
     /// Checks what rawaio can know before submission.
     pub(crate) fn validate(&mut self) -> Result<(), InvalidOp> {
+        match (&self.bufs, self.limit) {
+            (_, None) => {}
+            (Bufs::One(b), Some(limit)) if limit > b.len() => {
+                return Err(InvalidOp::LengthTooLarge { len: limit as u64 });
+            }
+            (Bufs::One(_), Some(_)) => {}
+            (_, Some(_)) => return Err(InvalidOp::LimitNotAllowed),
+        }
         let len = self.len();
         if len > isize::MAX as u64 {
             return Err(InvalidOp::LengthTooLarge { len });
@@ -348,13 +368,15 @@ impl<B: IoBuf> Op<B> {
                 return Err(misaligned("offset", self.offset, offset_align));
             }
             let addr_of = self.addr_of;
+            let limit = self.limit;
             let check = |b: &mut B| {
                 let addr = addr_of(b) as usize;
                 if addr % memory != 0 {
                     return Err(misaligned("address", addr as u64, memory));
                 }
-                if b.len() % offset_align != 0 {
-                    return Err(misaligned("length", b.len() as u64, offset_align));
+                let len = limit.unwrap_or(b.len()).min(b.len());
+                if len % offset_align != 0 {
+                    return Err(misaligned("length", len as u64, offset_align));
                 }
                 Ok(())
             };
@@ -467,6 +489,23 @@ mod tests {
                 _ => 0,
             }
         }
+    }
+
+    #[test]
+    fn limit_shortens_plain_requests_only() {
+        let mut op = Op::write(fd(), vec![0u8; 100], 0).limit(10);
+        assert_eq!((op.validate(), op.len()), (Ok(()), 10));
+        let mut op = Op::write(fd(), vec![0u8; 100], 0).limit(101);
+        assert_eq!(op.validate(), Err(InvalidOp::LengthTooLarge { len: 101 }));
+        let mut op = Op::writev(fd(), vec![vec![0u8; 100]], 0).limit(10);
+        assert_eq!(op.validate(), Err(InvalidOp::LimitNotAllowed));
+        let mut op = Op::write(fd(), crate::AlignedBuf::new(4096, 4096).unwrap(), 0)
+            .limit(1000)
+            .check_alignment(512, 512);
+        assert!(matches!(
+            op.validate(),
+            Err(InvalidOp::Misaligned { what: "length", .. })
+        ));
     }
 
     #[test]
