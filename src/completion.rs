@@ -7,12 +7,14 @@ use std::fmt;
 /// Identifies one submitted request until its completion is reaped.
 ///
 /// Tokens are made by the [`Context`](crate::Context): no two requests in flight on one
-/// context ever share a token, and a token is never reused for a later request in the
-/// same slot (a per-slot generation tells them apart).
+/// context ever share a token, a token is never reused for a later request in the same
+/// slot (a per-slot generation tells them apart), and a token of one context means
+/// nothing to another (each token names its context).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Token {
     pub(crate) index: u32,
     pub(crate) generation: u32,
+    pub(crate) context: u64,
 }
 
 impl Token {
@@ -21,9 +23,10 @@ impl Token {
         (u64::from(self.generation) << 32) | u64::from(self.index)
     }
 
-    /// The token in an event's `data`.
-    pub(crate) fn from_data(data: u64) -> Self {
+    /// The token in an event's `data`, on the context numbered `context`.
+    pub(crate) fn from_data(data: u64, context: u64) -> Self {
         Self {
+            context,
             index: data as u32,
             generation: (data >> 32) as u32,
         }

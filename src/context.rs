@@ -32,6 +32,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,8 @@ pub struct Context<B: IoBuf = Vec<u8>> {
     reaper: Mutex<Reaper>,
     fork: Option<ForkGuard>,
     eventfd: Option<EventFd>,
+    /// Whether `reaper.ring` is set, readable without the reaper lock.
+    ring_in_use: AtomicBool,
 }
 
 /// The consumer side: the ring (when user-space reaping is possible) and room for the
@@ -188,6 +191,7 @@ impl<B: IoBuf> Context<B> {
         } else {
             None
         };
+        let ring_in_use = AtomicBool::new(ring.is_some());
         Ok(Self {
             id,
             requested: nr_events,
@@ -197,6 +201,7 @@ impl<B: IoBuf> Context<B> {
                 ring,
                 events: vec![io_event::default(); ring_nr as usize].into_boxed_slice(),
             }),
+            ring_in_use,
             fork,
             eventfd,
         })
@@ -218,9 +223,20 @@ impl<B: IoBuf> Context<B> {
         self.id
     }
 
-    /// Whether completions are reaped from the ring in user space.
+    /// Whether completions are reaped from the ring in user space (never in a `fork`
+    /// child). Does not wait for a thread that is reaping.
     pub fn reaps_in_user_space(&self) -> bool {
-        self.lock_reaper().ring.is_some()
+        self.ring_in_use.load(Ordering::Relaxed) && !self.forked()
+    }
+
+    fn forked(&self) -> bool {
+        self.fork.as_ref().is_some_and(ForkGuard::forked)
+    }
+
+    /// Stops user-space reaping for good (a fork child, a corrupt ring, destruction).
+    fn drop_ring(&self, reaper: &mut Reaper) {
+        reaper.ring = None;
+        self.ring_in_use.store(false, Ordering::Relaxed);
     }
 
     /// The eventfd every request signals, when created with [`Options::eventfd`]: its
@@ -232,6 +248,9 @@ impl<B: IoBuf> Context<B> {
     /// Completions waiting in the ring, found without a system call. Reads 0 when
     /// completions are not reaped in user space, or while another thread is reaping.
     pub fn ready(&self) -> usize {
+        if self.forked() {
+            return 0;
+        }
         match self.reaper.try_lock() {
             Ok(reaper) => reaper
                 .ring
@@ -307,6 +326,7 @@ impl<B: IoBuf> Context<B> {
             let mut chunk_tokens = [Token {
                 index: 0,
                 generation: 0,
+                context: 0,
             }; CHUNK];
             let mut n = 0;
             let mut refused = None;
@@ -403,6 +423,7 @@ impl<B: IoBuf> Context<B> {
     /// with no buffer).
     ///
     /// `cb`'s `aio_data` is replaced by the token; every other field is submitted as is.
+    /// The completion carries no buffer and reports a `requested_len` of 0.
     ///
     /// # Errors
     /// As for [`submit`](Self::submit), as an [`Error`].
@@ -506,9 +527,9 @@ impl<B: IoBuf> Context<B> {
             self.lock_reaper()
         };
         let reaper = &mut *reaper;
-        if self.fork.as_ref().is_some_and(ForkGuard::forked) {
+        if self.forked() {
             // A fork child: leave the parent's ring alone; the kernel refuses the context.
-            reaper.ring = None;
+            self.drop_ring(reaper);
         }
         let mut got = 0;
         if let Some(ring) = &mut reaper.ring {
@@ -519,7 +540,7 @@ impl<B: IoBuf> Context<B> {
                         return Ok(got);
                     }
                 }
-                Err(_) => reaper.ring = None,
+                Err(_) => self.drop_ring(reaper),
             }
         }
         // `None` inside: too far in the future to represent, so wait for ever.
@@ -738,6 +759,7 @@ impl<B: IoBuf> Context<B> {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .ring = None;
+        *self.ring_in_use.get_mut() = false;
         // SAFETY: the table still owns every buffer in flight; it is dropped only after
         // this returns, and leaked if it fails.
         let result = unsafe { sys::io_destroy(self.id) };

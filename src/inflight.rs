@@ -52,7 +52,12 @@ struct State<B> {
 pub(crate) struct Table<B> {
     state: Mutex<State<B>>,
     mem: Box<[SlotMem]>,
+    /// A number no other table in this process has: every token carries it.
+    id: u64,
 }
+
+/// Numbers for tables, so that a token of one context is refused by another.
+static NEXT_TABLE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 // SAFETY: the ops (and their buffers, which are `Send`) move between threads only inside
 // the mutex; `SlotMem` holds plain data and addresses, used under the slot protocol in
@@ -82,6 +87,7 @@ impl<B: IoBuf> Table<B> {
         Self {
             state: Mutex::new(State { slots, free }),
             mem,
+            id: NEXT_TABLE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -89,6 +95,7 @@ impl<B: IoBuf> Table<B> {
         Guard {
             state: self.state.lock().unwrap_or_else(PoisonError::into_inner),
             mem: &self.mem,
+            id: self.id,
         }
     }
 
@@ -108,6 +115,7 @@ impl<B: IoBuf> Table<B> {
 pub(crate) struct Guard<'a, B> {
     state: MutexGuard<'a, State<B>>,
     mem: &'a [SlotMem],
+    id: u64,
 }
 
 impl<B: IoBuf> Guard<'_, B> {
@@ -135,6 +143,7 @@ impl<B: IoBuf> Guard<'_, B> {
         let token = Token {
             index,
             generation: slot.generation,
+            context: self.id,
         };
         let mem = &self.mem[index as usize];
         let mut cb = iocb {
@@ -184,7 +193,7 @@ impl<B: IoBuf> Guard<'_, B> {
     /// Turns an event into a completion, freeing its slot; `None` for an event whose token
     /// is not live (which would mean a request submitted behind rawaio's back).
     pub(crate) fn complete(&mut self, event: &io_event) -> Option<Completion<B>> {
-        let token = Token::from_data(event.data);
+        let token = Token::from_data(event.data, self.id);
         let op = self.release(token)?;
         let requested = op.len();
         Some(Completion {
@@ -201,12 +210,18 @@ impl<B: IoBuf> Guard<'_, B> {
     /// The `iocb` address of a live token, for `io_cancel` (while the guard is held, the
     /// slot cannot be freed or reused).
     pub(crate) fn live_iocb(&self, token: Token) -> Option<*mut iocb> {
+        if token.context != self.id {
+            return None;
+        }
         let slot = self.state.slots.get(token.index as usize)?;
         (slot.generation == token.generation && slot.op.is_some())
             .then(|| self.mem[token.index as usize].iocb.get())
     }
 
     fn release(&mut self, token: Token) -> Option<Op<B>> {
+        if token.context != self.id {
+            return None;
+        }
         let slot = self.state.slots.get_mut(token.index as usize)?;
         if slot.generation != token.generation {
             return None;
@@ -312,6 +327,21 @@ mod tests {
         );
         assert_eq!(g.unprepare(second).into_bufs(), vec![vec![3]]);
         assert_eq!(g.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_token_of_another_table_reaches_nothing() {
+        let a = Table::<Vec<u8>>::new(1);
+        let b = Table::<Vec<u8>>::new(1);
+        let (ta, _) = a.lock().prepare(Op::write(fd(), vec![1], 0), None).unwrap();
+        let (tb, _) = b.lock().prepare(Op::write(fd(), vec![2], 0), None).unwrap();
+        assert_eq!((ta.index, ta.generation), (tb.index, tb.generation));
+        assert!(b.lock().live_iocb(ta).is_none());
+        assert!(
+            b.lock().complete(&event_for(ta, 1)).is_some(),
+            "events decode on their own table"
+        );
+        assert!(a.lock().live_iocb(ta).is_some());
     }
 
     #[test]

@@ -1,0 +1,211 @@
+//! The steady state of submit-and-reap makes no heap allocation: a counting global
+//! allocator watches a loop that reuses its queue, token list, completion list and
+//! buffers, with completions reaped from the ring and through `io_getevents`.
+//!
+//! This file holds a single test, so nothing else runs in the process while it counts
+//! (and it counts only on its own thread anyway). Set `RAWAIO_ALLOC_TRACE=1` to print a
+//! backtrace for every allocation it counts.
+
+mod support;
+
+use rawaio::{AlignedBuf, Completion, Context, Op, Options, Token};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+use support::{Fs, TIMEOUT, TempFile, aligned_zeroed, pattern};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static FREES: AtomicUsize = AtomicUsize::new(0);
+static TRACE: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Whether allocations on this thread are being counted.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// Set while a backtrace is being printed (which itself allocates).
+    static TRACING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn counting() -> bool {
+    COUNTING.try_with(Cell::get).unwrap_or(false)
+}
+
+fn note_allocation(what: &str, size: usize) {
+    if !counting() {
+        return;
+    }
+    ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+    if TRACE.load(Ordering::Relaxed) && !TRACING.with(Cell::get) {
+        TRACING.with(|t| t.set(true));
+        eprintln!(
+            "{what} of {size} bytes in the steady state:\n{}",
+            std::backtrace::Backtrace::force_capture()
+        );
+        TRACING.with(|t| t.set(false));
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the bookkeeping
+// only touches atomics and const-initialized thread-locals, which do not allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation("alloc", layout.size());
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation("alloc_zeroed", layout.size());
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation("realloc", new_size);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if counting() {
+            FREES.fetch_add(1, Ordering::SeqCst);
+        }
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const DEPTH: usize = 32;
+const BLOCK: usize = 4096;
+const WARM_UP: usize = 3;
+const ROUNDS: usize = 200;
+
+/// Everything one round reuses.
+struct Loop<'a> {
+    ctx: Context<AlignedBuf>,
+    file: &'a File,
+    expected: &'a [u8],
+    bufs: Vec<AlignedBuf>,
+    ops: VecDeque<Op<AlignedBuf>>,
+    tokens: Vec<Token>,
+    done: Vec<Completion<AlignedBuf>>,
+}
+
+impl Loop<'_> {
+    /// Reads the whole file in 32 blocks, into the buffers the last round gave back:
+    /// with one `submit_batch`, or (`one_by_one`) with a `submit` per request.
+    fn round(&mut self, one_by_one: bool) {
+        for (i, buf) in self.bufs.drain(..).enumerate() {
+            self.ops
+                .push_back(Op::read(self.file, buf, (i * BLOCK) as u64).user_data(i as u64));
+        }
+        self.tokens.clear();
+        if one_by_one {
+            while let Some(op) = self.ops.pop_front() {
+                match self.ctx.submit(op) {
+                    Ok(token) => self.tokens.push(token),
+                    Err(rejected) => panic!("{rejected}"),
+                }
+            }
+        } else {
+            let s = self.ctx.submit_batch(&mut self.ops, &mut self.tokens);
+            assert!(s.error.is_none());
+            assert_eq!(s.accepted, DEPTH);
+        }
+        assert_eq!(self.tokens.len(), DEPTH);
+
+        let deadline = Instant::now() + TIMEOUT;
+        let mut got = 0;
+        while got < DEPTH {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out reaping");
+            got += self
+                .ctx
+                .reap(1, DEPTH - got, Some(left), &mut self.done)
+                .unwrap();
+        }
+        assert_eq!(self.done.len(), DEPTH);
+        for c in self.done.drain(..) {
+            assert_eq!(c.result(), Ok(BLOCK as u64));
+            let i = c.user_data() as usize;
+            let buf = c.into_buf().unwrap();
+            assert!(buf[..] == self.expected[i * BLOCK..(i + 1) * BLOCK]);
+            self.bufs.push(buf);
+        }
+    }
+}
+
+/// Counts the allocations and frees of `ROUNDS` rounds after a warm-up.
+fn measure(user_space_reaping: bool, file: &File, expected: &[u8]) -> (usize, usize) {
+    let options = Options {
+        user_space_reaping,
+        ..Options::default()
+    };
+    let mut l = Loop {
+        ctx: Context::with_options(64, options).unwrap(),
+        file,
+        expected,
+        bufs: (0..DEPTH).map(|_| aligned_zeroed(BLOCK)).collect(),
+        ops: VecDeque::with_capacity(DEPTH),
+        tokens: Vec::with_capacity(DEPTH),
+        done: Vec::with_capacity(DEPTH),
+    };
+    assert_eq!(l.ctx.reaps_in_user_space(), user_space_reaping);
+    for r in 0..WARM_UP {
+        l.round(r % 2 == 1);
+    }
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    FREES.store(0, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
+    for r in 0..ROUNDS {
+        // Mostly batches, every fourth round one request at a time.
+        l.round(r % 4 == 3);
+    }
+    COUNTING.with(|c| c.set(false));
+    (
+        ALLOCATIONS.load(Ordering::SeqCst),
+        FREES.load(Ordering::SeqCst),
+    )
+}
+
+#[test]
+fn steady_state_submit_and_reap_makes_no_allocation() {
+    TRACE.store(
+        std::env::var_os("RAWAIO_ALLOC_TRACE").is_some(),
+        Ordering::Relaxed,
+    );
+    let expected = pattern(1, DEPTH * BLOCK);
+    let file = TempFile::new(Fs::Tmpfs, "alloc", &expected);
+    let f = file.open_direct();
+
+    // Prove the counter counts on this thread.
+    COUNTING.with(|c| c.set(true));
+    let probe = std::hint::black_box(vec![1u8; 10]);
+    COUNTING.with(|c| c.set(false));
+    drop(probe);
+    assert!(
+        ALLOCATIONS.load(Ordering::SeqCst) >= 1,
+        "the counter is not counting"
+    );
+
+    for user_space_reaping in [true, false] {
+        let (allocations, frees) = measure(user_space_reaping, &f, &expected);
+        eprintln!(
+            "user_space_reaping {user_space_reaping}: {ROUNDS} rounds of {DEPTH} reads: \
+             {allocations} allocations, {frees} frees"
+        );
+        assert_eq!(
+            (allocations, frees),
+            (0, 0),
+            "user_space_reaping {user_space_reaping}: the steady state allocated \
+             (rerun with RAWAIO_ALLOC_TRACE=1 to see where)"
+        );
+    }
+}
