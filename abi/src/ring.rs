@@ -21,7 +21,7 @@ pub const AIO_RING_INCOMPAT_FEATURES: u32 = 0;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct aio_ring {
-    /// The kernel's context id (in practice the ring's own address, truncated).
+    /// The context's slot in the process's table of AIO contexts (0, 1, 2, ...).
     pub id: u32,
     /// Number of event slots in the ring.
     pub nr: u32,

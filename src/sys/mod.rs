@@ -68,7 +68,9 @@ pub use rustix::io::Errno;
 /// stores its handle in `*ctxp`.
 ///
 /// # Errors
-/// - `EINVAL`: `*ctxp` is not 0, or `nr_events` is 0 or too large.
+/// - `EINVAL`: `*ctxp` is not 0, or `nr_events` is 0 or too large (above 0x40_0000 on
+///   Linux 6.18, except that the kernel doubles the count in 32 bits, so from
+///   0x8000_0000 on it wraps and the answer is `EAGAIN`).
 /// - `EAGAIN`: `nr_events` exceeds what is left of the system-wide
 ///   `/proc/sys/fs/aio-max-nr`.
 /// - `EFAULT`: `ctxp` is not valid.
@@ -141,7 +143,8 @@ pub unsafe fn io_destroy(ctx: aio_context_t) -> Result<(), Errno> {
 /// - `EOPNOTSUPP`: an `RWF_*` flag the file or kernel does not support.
 ///
 /// # Safety
-/// - `iocbpp` must point to `nr` valid iocb pointers, each to a valid [`iocb`].
+/// - `iocbpp` must point to `nr` valid iocb pointers, each to a valid, *writable*
+///   [`iocb`]: the kernel stores 0 into each accepted request's `aio_key`.
 /// - Every buffer an accepted request names must stay valid, and must not be otherwise
 ///   accessed in a way that conflicts with the kernel's access, until its completion is
 ///   reaped or the context is destroyed.
@@ -210,7 +213,9 @@ pub unsafe fn io_cancel(
 /// Waits for at least `min_nr` and reaps at most `nr` completions into `events`,
 /// returning how many it wrote.
 ///
-/// A null `timeout` waits for ever; a zero one polls once. On 32-bit targets this is
+/// A null `timeout` waits for ever; a zero one polls once. The kernel does not validate
+/// the timeout: a negative one also waits for ever. `io_destroy` on the context from
+/// another thread ends the wait with `EINVAL`. On 32-bit targets this is
 /// the time32 call, whose seconds end in 2038: prefer [`io_pgetevents`] there.
 ///
 /// # Errors
@@ -254,8 +259,9 @@ pub unsafe fn io_getevents(
 /// this issues `io_pgetevents_time64` (Linux 5.1).
 ///
 /// # Errors
-/// As [`io_getevents`], plus `EINVAL` when `usig.sigsetsize` is not the kernel's
-/// ([`rawaio_abi::KERNEL_SIGSET_SIZE`]) and `ENOSYS` on kernels without the call.
+/// As [`io_getevents`], plus `EINVAL` when `usig.sigmask` is not null and
+/// `usig.sigsetsize` is not the kernel's ([`rawaio_abi::KERNEL_SIGSET_SIZE`]; with a null
+/// mask the size is not checked), and `ENOSYS` on kernels without the call.
 ///
 /// # Safety
 /// - As for [`io_getevents`]; `usig` null or valid for reading, and its `sigmask` null or
