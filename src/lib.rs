@@ -2,10 +2,33 @@
 //! `io_pgetevents`, `io_cancel` and `io_destroy`, issued straight to the kernel through
 //! per-architecture inline assembly, with neither libaio nor libc.
 //!
+//! - [`Context`] and [`Op`]: the safe API. The context owns every request's buffers from
+//!   submission until its completion is reaped, reaps from the kernel's ring in user
+//!   space, and is `Send + Sync`.
+//! - [`direct`], [`eventfd`], [`probe`]: `O_DIRECT` alignment, completion notification,
+//!   and what the running kernel supports.
 //! - [`sys`]: the raw system calls, `unsafe`, returning `Result<_, Errno>`.
 //! - [`abi`]: the kernel's structures and constants (the `rawaio-abi` crate).
 //!
 //! # Example
+//!
+//! ```
+//! use rawaio::{Context, Op};
+//! use std::time::Duration;
+//!
+//! let file = std::fs::File::open("Cargo.toml")?;
+//! let ctx = Context::new(8)?;
+//! let token = ctx.submit(Op::read(&file, vec![0u8; 11], 0)).map_err(|r| r.error)?;
+//! let mut done = Vec::new();
+//! ctx.reap(1, 8, Some(Duration::from_secs(5)), &mut done)?;
+//! let completion = done.pop().unwrap();
+//! assert_eq!(completion.token(), token);
+//! assert_eq!(completion.result()?, 11);
+//! assert_eq!(completion.into_buf().unwrap(), b"[workspace]");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The raw layer
 //!
 //! Read the first bytes of a file with one request:
 //!
@@ -70,3 +93,7 @@ pub use rustix::event::PollFlags;
 #[doc = include_str!("../docs/guide.md")]
 #[cfg(doctest)]
 pub struct GuideDoctests;
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
