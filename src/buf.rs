@@ -159,6 +159,33 @@ impl AlignedBuf {
         Ok(Self { ptr, len, align })
     }
 
+    /// A buffer for direct I/O on `fd`: aligned as [`dio_align`](crate::direct::dio_align)
+    /// reports for that file, with `len` rounded up to its offset alignment.
+    ///
+    /// # Errors
+    /// Those of `dio_align` (`Unsupported` for a file that cannot do direct I/O), and
+    /// `InvalidInput` when the rounded length does not fit a buffer.
+    ///
+    /// ```
+    /// let file = std::fs::File::open("Cargo.toml")?;
+    /// let buf = rawaio::AlignedBuf::for_file(&file, 1000)?;
+    /// let align = rawaio::direct::dio_align(&file)?;
+    /// assert_eq!(buf.len() % align.offset, 0);
+    /// assert_eq!(buf.as_ptr() as usize % align.memory, 0);
+    /// assert!(buf.len() >= 1000);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn for_file(fd: impl std::os::fd::AsFd, len: usize) -> std::io::Result<Self> {
+        let align = crate::direct::dio_align(fd)?;
+        let invalid = |e: &dyn fmt::Display| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+        };
+        let len = len
+            .checked_next_multiple_of(align.offset.max(1))
+            .ok_or_else(|| invalid(&"direct I/O buffer length overflows usize"))?;
+        Self::new(len, align.memory.max(1)).map_err(|e| invalid(&e))
+    }
+
     /// The alignment this buffer was allocated with.
     pub fn align(&self) -> usize {
         self.align
