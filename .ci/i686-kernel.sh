@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs rawaio's whole test suite as static i686 binaries on the running x86_64 kernel,
+# through its 32-bit compatibility mode: a real-kernel test of the i386 stubs (int 0x80),
+# io_pgetevents_time64, the 32-bit structure layouts and zero-extended pointers.
+# (qemu-user cannot do this: it returns ENOSYS for the AIO calls.)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CARGO_TARGET_I686_UNKNOWN_LINUX_GNU_LINKER=i686-linux-gnu-gcc \
+RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo test -p rawaio --target i686-unknown-linux-gnu --tests
