@@ -35,6 +35,10 @@
 //!
 //! Exit status: 0, 1 when a verify found a mismatch, 2 for a usage error or a failed run.
 
+#[path = "support/size.rs"]
+mod size;
+use size::parse_size;
+
 use rawaio::direct::{dio_align, open_direct};
 use rawaio::{AlignedBuf, Completion, Context, Errno, Op, Options, Token};
 use std::collections::VecDeque;
@@ -249,21 +253,6 @@ fn parse_list<T: Copy + PartialEq>(
         }
     }
     Ok(unique)
-}
-
-/// `4096`, `4k`, `4K`, `4KiB`, `1m`, `256m`, `2g`, `1t`: bytes, in powers of 1024.
-fn parse_size(s: &str) -> Option<u64> {
-    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(digits);
-    let shift = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        _ => return None,
-    };
-    n.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
 fn parse_number(option: &str, value: &str, max: u64) -> Result<u64, String> {

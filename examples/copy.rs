@@ -24,6 +24,10 @@
 //! included in the time, and compared with SRC chunk by chunk. Exits with status 1 when
 //! they differ, 2 on an error.
 
+#[path = "support/size.rs"]
+mod size;
+use size::parse_size;
+
 use rawaio::direct::{DioAlign, dio_align, open_direct};
 use rawaio::{AlignedBuf, Context, Errno, Op};
 use std::collections::VecDeque;
@@ -84,8 +88,9 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
             }
             Some("--bs") => {
                 let v = value("--bs")?;
-                args.bs =
-                    parse_size(&v).ok_or(format!("--bs {v}: not a size like 4096, 64K, 1M"))?;
+                args.bs = parse_size(&v)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or(format!("--bs {v}: not a size like 4096, 64K, 1M"))?;
                 if args.bs == 0 {
                     return Err("--bs must not be 0".into());
                 }
@@ -104,20 +109,6 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
         return Err(USAGE.into());
     }
     Ok(args)
-}
-
-/// `4096`, `64K`, `64k`, `64KiB`, `1M`, `1G`.
-fn parse_size(s: &str) -> Option<usize> {
-    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(digits);
-    let shift = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => return None,
-    };
-    n.parse::<usize>().ok()?.checked_mul(1 << shift)
 }
 
 /// Removes the file when dropped, so that an error or a panic leaves nothing behind.
@@ -222,7 +213,9 @@ fn run() -> Result<bool, Box<dyn Error>> {
             offset: a.offset.max(b.offset),
         },
     );
-    let bs = align.round_up(args.bs);
+    let bs = align
+        .round_up(args.bs)
+        .ok_or("--bs rounded up to the alignment is too large")?;
     println!(
         "copy: {} -> {}: {len} bytes, qd {}, bs {bs}, source {}, destination {}",
         src_path.display(),
@@ -233,7 +226,9 @@ fn run() -> Result<bool, Box<dyn Error>> {
     );
 
     let start = Instant::now();
-    let padded = align.round_up(usize::try_from(len)?) as u64;
+    let padded = align
+        .round_up(usize::try_from(len)?)
+        .ok_or("the source is too large")? as u64;
     dst.set_len(padded)?;
     let ctx = Context::<AlignedBuf>::new(args.qd as u32)?;
     copy(&ctx, &src, &dst, len, bs, args.qd, align)?;
@@ -303,7 +298,7 @@ impl Copier<'_> {
     /// that is the wrong size (the tail block is shorter).
     fn read_next(&mut self, slot: usize, buf: Option<AlignedBuf>) -> Result<(), Box<dyn Error>> {
         let want = (self.len - self.next).min(self.bs as u64) as usize;
-        let read_len = self.align.round_up(want);
+        let read_len = self.align.round_up(want).ok_or("block too large")?;
         let buf = match buf {
             Some(buf) if buf.len() == read_len => buf,
             _ => AlignedBuf::new(read_len, self.align.memory.max(8))?,

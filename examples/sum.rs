@@ -62,7 +62,7 @@ fn run() -> Result<bool, Box<dyn Error>> {
         memory: 8,
         offset: 1,
     });
-    let block = align.round_up(BLOCK);
+    let block = align.round_up(BLOCK).ok_or("the block size overflows")?;
     let mem_align = align.memory.max(8);
     println!(
         "sum: {blocks} blocks of {block} bytes in {} ({})",

@@ -180,8 +180,8 @@ impl AlignedBuf {
         let invalid = |e: &dyn fmt::Display| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
         };
-        let len = len
-            .checked_next_multiple_of(align.offset.max(1))
+        let len = align
+            .round_up(len)
             .ok_or_else(|| invalid(&"direct I/O buffer length overflows usize"))?;
         Self::new(len, align.memory.max(1)).map_err(|e| invalid(&e))
     }

@@ -67,11 +67,7 @@ impl<B> Completion<B> {
     /// The errno of a failed request, such as `EIO`, `ENOSPC`, or `EINVAL` for
     /// misaligned direct I/O.
     pub fn result(&self) -> Result<u64, Errno> {
-        if (-4095..0).contains(&self.res) {
-            Err(Errno::from_raw_os_error((-self.res) as i32))
-        } else {
-            Ok(self.res as u64)
-        }
+        rawaio_abi::decode_res(self.res).map_err(|e| Errno::from_raw_os_error(e.into()))
     }
 
     /// The kernel's `res`, a signed 64-bit value, unchanged.

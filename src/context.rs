@@ -182,9 +182,7 @@ impl<B: IoBuf> Context<B> {
         let ring = unsafe { Ring::new(header) };
         // The ring's own size bounds what can be in flight; without a readable ring,
         // the kernel's doubling of the request is the bound (see io_setup in fs/aio.c).
-        let ring_nr = ring
-            .as_ref()
-            .map_or(nr_events.saturating_mul(2).max(nr_events), Ring::nr);
+        let ring_nr = ring.as_ref().map_or(nr_events.saturating_mul(2), Ring::nr);
         let fork = ForkGuard::new();
         let ring = if options.user_space_reaping && fork.is_some() {
             ring
@@ -323,11 +321,6 @@ impl<B: IoBuf> Context<B> {
         let resfd = self.resfd();
         while !ops.is_empty() {
             let mut list = [std::ptr::null_mut::<iocb>(); CHUNK];
-            let mut chunk_tokens = [Token {
-                index: 0,
-                generation: 0,
-                context: 0,
-            }; CHUNK];
             let mut n = 0;
             let mut refused = None;
             {
@@ -337,7 +330,7 @@ impl<B: IoBuf> Context<B> {
                     match table.prepare(op, resfd) {
                         Ok((token, cb)) => {
                             list[n] = cb;
-                            chunk_tokens[n] = token;
+                            tokens.push(token);
                             n += 1;
                         }
                         Err((op, error)) => {
@@ -358,12 +351,14 @@ impl<B: IoBuf> Context<B> {
             // completion is reaped or the context destroyed.
             let result = unsafe { sys::io_submit(self.id, n as isize, list.as_mut_ptr()) };
             let taken = *result.as_ref().unwrap_or(&0);
-            tokens.extend_from_slice(&chunk_tokens[..taken]);
             accepted += taken;
             if taken < n {
+                // The tokens of the requests the kernel did not take are the last ones
+                // pushed: take them back off, handing their requests back in order.
                 let mut table = self.table.lock();
-                for token in chunk_tokens[taken..n].iter().rev() {
-                    ops.push_front(table.unprepare(*token));
+                for _ in taken..n {
+                    let token = tokens.pop().expect("pushed above");
+                    ops.push_front(table.unprepare(token));
                 }
             }
             match result {

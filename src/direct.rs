@@ -68,7 +68,7 @@ const FALLBACK_ALIGN: usize = 4096;
 ///
 /// let align = DioAlign { memory: 512, offset: 4096 };
 /// assert!(align.check(0x1000, 8192, 4096).is_ok());
-/// assert_eq!(align.round_up(5000), 8192);
+/// assert_eq!(align.round_up(5000), Some(8192));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[doc(alias = "STATX_DIOALIGN")]
@@ -234,9 +234,7 @@ impl DioAlign {
     /// Rounds `len` up to the next multiple of [`offset`](Self::offset), the length
     /// granularity of direct I/O. An alignment of 0 is treated as 1.
     ///
-    /// # Panics
-    ///
-    /// If the rounded length does not fit in `usize`.
+    /// `None` if the rounded length does not fit in `usize`.
     ///
     /// # Examples
     ///
@@ -244,14 +242,14 @@ impl DioAlign {
     /// use rawaio::direct::DioAlign;
     ///
     /// let align = DioAlign { memory: 512, offset: 4096 };
-    /// assert_eq!(align.round_up(0), 0);
-    /// assert_eq!(align.round_up(1), 4096);
-    /// assert_eq!(align.round_up(4096), 4096);
-    /// assert_eq!(align.round_up(4097), 8192);
+    /// assert_eq!(align.round_up(0), Some(0));
+    /// assert_eq!(align.round_up(1), Some(4096));
+    /// assert_eq!(align.round_up(4096), Some(4096));
+    /// assert_eq!(align.round_up(4097), Some(8192));
+    /// assert_eq!(align.round_up(usize::MAX), None);
     /// ```
-    pub fn round_up(&self, len: usize) -> usize {
+    pub fn round_up(&self, len: usize) -> Option<usize> {
         len.checked_next_multiple_of(self.offset.max(1))
-            .expect("direct I/O length rounded up to the offset alignment overflows usize")
     }
 }
 
@@ -615,28 +613,27 @@ mod tests {
             offset: 0,
         };
         assert_eq!(none.check(3, 5, 7), Ok(()));
-        assert_eq!(none.round_up(5), 5);
+        assert_eq!(none.round_up(5), Some(5));
     }
 
     #[test]
     fn round_up_to_the_offset_alignment() {
-        assert_eq!(A.round_up(0), 0);
-        assert_eq!(A.round_up(1), 4096);
-        assert_eq!(A.round_up(4095), 4096);
-        assert_eq!(A.round_up(4096), 4096);
-        assert_eq!(A.round_up(4097), 8192);
+        assert_eq!(A.round_up(0), Some(0));
+        assert_eq!(A.round_up(1), Some(4096));
+        assert_eq!(A.round_up(4095), Some(4096));
+        assert_eq!(A.round_up(4096), Some(4096));
+        assert_eq!(A.round_up(4097), Some(8192));
         let odd = DioAlign {
             memory: 1,
             offset: 3,
         };
-        assert_eq!(odd.round_up(4), 6);
-        assert_eq!(A.round_up(usize::MAX - 4095), usize::MAX - 4095);
+        assert_eq!(odd.round_up(4), Some(6));
+        assert_eq!(A.round_up(usize::MAX - 4095), Some(usize::MAX - 4095));
     }
 
     #[test]
-    #[should_panic(expected = "overflows usize")]
-    fn round_up_panics_on_overflow() {
-        A.round_up(usize::MAX - 4094);
+    fn round_up_reports_overflow() {
+        assert_eq!(A.round_up(usize::MAX - 4094), None);
     }
 
     fn probe(file_type: FileType, dio: Option<(u32, u32)>) -> Probe {

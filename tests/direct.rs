@@ -263,7 +263,7 @@ fn direct_io_follows_the_alignment(dir: &Path) {
         return;
     }
     let align = dio_align(&file).unwrap();
-    let len = align.round_up(3 * align.offset.max(512));
+    let len = align.round_up(3 * align.offset.max(512)).unwrap();
     let mut storage = vec![0u8; len + align.memory];
     let buf = aligned(&mut storage, align.memory, len);
     for (i, b) in buf.iter_mut().enumerate() {

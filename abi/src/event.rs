@@ -40,10 +40,22 @@ impl io_event {
     /// assert_eq!(ev.result(), Ok(4096));
     /// ```
     pub const fn result(&self) -> Result<u64, u16> {
-        if self.res < 0 && self.res >= -4095 {
-            Err((-self.res) as u16)
-        } else {
-            Ok(self.res as u64)
-        }
+        decode_res(self.res)
+    }
+}
+
+/// Splits a completion's `res` the kernel's way: `Ok(value)`, or `Err(errno)` (the
+/// positive error number) for `res` in `-4095..=-1`. Values below `-4095` are not errnos
+/// and come back as `Ok` of their two's-complement bits, so that no value is lost.
+///
+/// ```
+/// assert_eq!(rawaio_abi::decode_res(-5), Err(5));
+/// assert_eq!(rawaio_abi::decode_res(-4096), Ok((-4096i64) as u64));
+/// ```
+pub const fn decode_res(res: i64) -> Result<u64, u16> {
+    if res < 0 && res >= -4095 {
+        Err((-res) as u16)
+    } else {
+        Ok(res as u64)
     }
 }

@@ -48,7 +48,7 @@ mod sigset;
 mod time;
 
 pub use cmd::*;
-pub use event::io_event;
+pub use event::{decode_res, io_event};
 pub use flags::*;
 pub use ioprio::*;
 pub use request::{__kernel_rwf_t, KEY_OFFSET, RW_FLAGS_OFFSET, iocb};
