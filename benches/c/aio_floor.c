@@ -6,7 +6,8 @@
  *
  *   aio_floor PATH [qd=128] [batch=32] [bs=4096] [seconds=5]
  *
- * Prints one line: "ios=N seconds=S iops=I".
+ * Prints one line: "ios=N seconds=S iops=I usr_us_per_io=U sys_us_per_io=Y" (CPU time from
+ * getrusage over the whole process).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include <linux/fs.h>
 #endif
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 
 struct ring {
 	unsigned id, nr, head, tail, magic, compat, incompat, header_length;
@@ -152,7 +154,11 @@ int main(int argc, char **argv)
 	}
 	t = now();
 	syscall(SYS_io_destroy, ctx);
-	printf("ios=%llu seconds=%.3f iops=%.0f\n", (unsigned long long)ios, t - start,
-	       ios / (t - start));
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double usr = ru.ru_utime.tv_sec * 1e6 + ru.ru_utime.tv_usec;
+	double sys = ru.ru_stime.tv_sec * 1e6 + ru.ru_stime.tv_usec;
+	printf("ios=%llu seconds=%.3f iops=%.0f usr_us_per_io=%.4f sys_us_per_io=%.4f\n",
+	       (unsigned long long)ios, t - start, ios / (t - start), usr / ios, sys / ios);
 	return 0;
 }

@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of rawaio against the alternatives, over queue depths 1 to 128.
+#
+#   sudo bash benches/run.sh            # writes docs/benchmarks.md and docs/benchmarks-*.svg
+#
+# What it does:
+#   1. installs fio, jq and gcc if missing, builds aio-bench (release) and the minimal C
+#      loop (benches/c/aio_floor.c);
+#   2. sets up the targets: a 1 GiB /dev/zram0 (zero-filled: never written) and a 1 GiB
+#      file written with zeros on the root file system (ext4 on the virtio disk here);
+#   3. runs 4 KiB O_DIRECT random reads on each, one thread, for every queue depth and
+#      engine: the C floor, aio-bench's rawaio engine (and its async engine when built
+#      with it), fio's libaio, libaio with userspace_reap, io_uring and psync (psync:
+#      one thread per queue slot); batch = min(32, qd) wherever an engine batches;
+#   4. writes the results to docs/benchmarks.tsv, the tables to docs/benchmarks.md and
+#      IOPS and CPU per I/O against queue depth to docs/benchmarks-<target>.svg;
+#   5. tears down what it set up (zram reset, the file removed), also on failure.
+#
+# Settings (environment): RUNTIME seconds per run (default 3), QDS (default
+# "1 2 4 8 16 32 64 128"), TARGETS (default "zram ext4"), FILE_DIR (default /var/tmp),
+# OUT (default docs). CPU per I/O is the process's user + system time (bash `time`,
+# which includes every thread, io_uring's workers too) divided by the I/Os done, the same
+# for every engine; IOPS come from each program's own report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+RUNTIME=${RUNTIME:-3}
+QDS=${QDS:-"1 2 4 8 16 32 64 128"}
+TARGETS=${TARGETS:-"zram ext4"}
+FILE_DIR=${FILE_DIR:-/var/tmp}
+OUT=${OUT:-docs}
+SIZE_MB=1024
+BS=4096
+
+[ "$(id -u)" = 0 ] || { echo "benches/run.sh needs root (zram set-up)" >&2; exit 1; }
+
+need=()
+for tool in fio jq gcc; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if [ ${#need[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+work=$(mktemp -d)
+zram_set_up=0
+file=""
+cleanup() {
+    if [ "$zram_set_up" = 1 ]; then echo 1 >/sys/block/zram0/reset || true; fi
+    if [ -n "$file" ]; then rm -f "$file"; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "building aio-bench and the C floor"
+cargo build -q --release --example aio-bench
+bench=$root/target/release/examples/aio-bench
+gcc -O2 -Wall -o "$work/aio_floor" benches/c/aio_floor.c
+floor=$work/aio_floor
+engines="c-floor rawaio"
+if "$bench" --help 2>&1 | grep -q '\basync\b'; then engines+=" rawaio-async"; fi
+engines+=" fio-libaio fio-libaio-ur fio-io_uring fio-psync"
+
+# Sets `path` to the target's path, setting the target up on first use.
+target_path() {
+    case $1 in
+    zram)
+        if [ "$zram_set_up" = 0 ]; then
+            [ -e /dev/zram0 ] || modprobe zram num_devices=1
+            if [ "$(cat /sys/block/zram0/disksize)" != 0 ]; then
+                echo "/dev/zram0 is in use (disksize != 0): not touching it" >&2
+                exit 1
+            fi
+            echo "${SIZE_MB}M" >/sys/block/zram0/disksize
+            zram_set_up=1
+        fi
+        path=/dev/zram0
+        ;;
+    ext4)
+        if [ -z "$file" ]; then
+            file=$FILE_DIR/rawaio-bench.$$
+            # Real zero blocks, so that reads reach the disk (unwritten extents would not).
+            dd if=/dev/zero of="$file" bs=1M count=$SIZE_MB oflag=direct conv=fsync status=none
+        fi
+        path=$file
+        ;;
+    *) echo "unknown target $1" >&2; exit 1 ;;
+    esac
+}
+
+# Runs a command, prints "iops cpu_us_per_io" from its output and its CPU time.
+# $1: how to read the output (floor, bench, fio), then the command.
+measure() {
+    local kind=$1; shift
+    local times
+    times=$( { TIMEFORMAT='%3U %3S'; time "$@" >"$work/out" 2>"$work/err"; } 2>&1 ) || {
+        echo "failed: $*" >&2; cat "$work/err" >&2; return 1; }
+    local iops ios
+    case $kind in
+    floor)
+        iops=$(sed -n 's/.*iops=\([0-9.]*\).*/\1/p' "$work/out")
+        ios=$(sed -n 's/^ios=\([0-9]*\).*/\1/p' "$work/out") ;;
+    bench)
+        iops=$(jq -r '.iops' "$work/out")
+        ios=$(jq -r '.ios' "$work/out") ;;
+    fio)
+        iops=$(jq -r '.jobs[0].read.iops' "$work/out")
+        ios=$(jq -r '.jobs[0].read.total_ios' "$work/out") ;;
+    esac
+    awk -v t="$times" -v iops="$iops" -v ios="$ios" 'BEGIN {
+        split(t, a, " "); printf "%.0f %.3f\n", iops, (a[1] + a[2]) * 1e6 / ios }'
+}
+
+run_engine() {
+    local engine=$1 path=$2 qd=$3 batch=$4
+    local fio_common=(--name=bench "--filename=$path" --direct=1 --rw=randread "--bs=$BS"
+        --norandommap --randrepeat=0 "--runtime=$RUNTIME" --time_based --thread
+        --output-format=json "--size=${SIZE_MB}m")
+    local fio_queue=("--iodepth=$qd" "--iodepth_batch_submit=$batch")
+    case $engine in
+    c-floor) measure floor "$floor" "$path" "$qd" "$batch" "$BS" "$RUNTIME" ;;
+    rawaio | rawaio-async)
+        local e=rawaio; [ "$engine" = rawaio-async ] && e=async
+        measure bench "$bench" --target "$path" --rw randread --bs "$BS" --qd "$qd" \
+            --batch "$batch" --runtime "$RUNTIME" --engine "$e" --reap ring --json ;;
+    fio-libaio) measure fio fio "${fio_common[@]}" --ioengine=libaio "${fio_queue[@]}" ;;
+    fio-libaio-ur)
+        measure fio fio "${fio_common[@]}" --ioengine=libaio --userspace_reap=1 "${fio_queue[@]}" ;;
+    fio-libaio-default)
+        measure fio fio "${fio_common[@]}" --ioengine=libaio "--iodepth=$qd" ;;
+    fio-io_uring) measure fio fio "${fio_common[@]}" --ioengine=io_uring "${fio_queue[@]}" ;;
+    fio-psync)
+        measure fio fio "${fio_common[@]}" --ioengine=psync "--numjobs=$qd" --group_reporting ;;
+    esac
+}
+
+results=$work/results.tsv
+printf 'target\tengine\tqd\tiops\tcpu_us_per_io\n' >"$results"
+for t in $TARGETS; do
+    target_path "$t"
+    for qd in $QDS; do
+        batch=$(( qd < 32 ? qd : 32 ))
+        list=$engines
+        # The headline comparison: fio's libaio engine with its default batching.
+        [ "$qd" = 128 ] && list+=" fio-libaio-default"
+        for engine in $list; do
+            figures=$(run_engine "$engine" "$path" "$qd" "$batch")
+            read -r iops cpu <<<"$figures"
+            printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$engine" "$qd" "$iops" "$cpu" | tee -a "$results"
+        done
+    done
+done
+
+mkdir -p "$OUT"
+cp "$results" "$OUT/benchmarks.tsv"
+kernel=$(uname -r)
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+ncpu=$(nproc)
+fio_version=$(fio --version)
+when=$(date -u +%Y-%m-%d)
+
+# The tables: one per target and figure, a row per queue depth, a column per engine.
+{
+    echo "# Benchmarks"
+    echo
+    echo "Written by \`sudo bash benches/run.sh\` on $when: Linux $kernel, $ncpu x $cpu, $fio_version."
+    echo "4 KiB O_DIRECT random reads, one thread, ${RUNTIME} s per run, batch = min(32, qd)"
+    echo "wherever the engine batches; psync runs one thread per queue slot. CPU per I/O is the"
+    echo "process's user + system time over the I/Os it did. Raw figures: [benchmarks.tsv](benchmarks.tsv)."
+    echo "Engines: **c-floor** is benches/c/aio_floor.c (raw io_submit batches, ring reaping, no"
+    echo "bookkeeping); **rawaio** is \`aio-bench --engine rawaio --reap ring\`; **fio-libaio-ur** is"
+    echo "fio's libaio engine with \`userspace_reap=1\`; **fio-libaio-default** (qd 128 only) is fio's"
+    echo "libaio engine with its default batching."
+    for t in $TARGETS; do
+        case $t in
+        zram) echo; echo "## /dev/zram0 (1 GiB, zero-filled)" ;;
+        ext4) echo; echo "## 1 GiB file on $(df --output=fstype "$FILE_DIR" | tail -1) ($FILE_DIR)" ;;
+        esac
+        echo
+        echo "![IOPS and CPU per I/O against queue depth](benchmarks-$t.svg)"
+        for col in 4 5; do
+            echo
+            if [ "$col" = 4 ]; then echo "IOPS:"; else echo "CPU per I/O (us):"; fi
+            echo
+            awk -F'\t' -v t="$t" -v col="$col" '
+                NR > 1 && $1 == t {
+                    if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
+                    if (!($3 in qseen)) { qseen[$3] = 1; qs[++m] = $3 }
+                    v[$2, $3] = $col
+                }
+                END {
+                    line = "| qd |"; sep = "|---:|"
+                    for (i = 1; i <= n; i++) { line = line " " order[i] " |"; sep = sep "---:|" }
+                    print line; print sep
+                    for (j = 1; j <= m; j++) {
+                        line = "| " qs[j] " |"
+                        for (i = 1; i <= n; i++) line = line " " ((order[i], qs[j]) in v ? v[order[i], qs[j]] : "") " |"
+                        print line
+                    }
+                }' "$results"
+        done
+    done
+    echo
+    echo "## Targets (issue #5)"
+    echo
+    awk -F'\t' '
+        NR > 1 { v[$1, $2, $3, "iops"] = $4; v[$1, $2, $3, "cpu"] = $5 }
+        function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "n/a" }
+        END {
+            z = v["zram", "rawaio", 128, "iops"]
+            if (z != "") {
+                printf "- zram, qd 128, batch 32: rawaio %d IOPS = **%s x** the C floor (%d; target >= 0.95)", z, ratio(z, v["zram", "c-floor", 128, "iops"]), v["zram", "c-floor", 128, "iops"]
+                printf " and **%s x** fio libaio --iodepth=128 (%d; target >= 1.6).\n", ratio(z, v["zram", "fio-libaio-default", 128, "iops"]), v["zram", "fio-libaio-default", 128, "iops"]
+            }
+            e = v["ext4", "rawaio", 128, "iops"]
+            if (e != "") {
+                printf "- ext4 file, qd 128: rawaio %d IOPS (fio io_uring %d, libaio %d); CPU per I/O rawaio %s us against fio io_uring %s us (ratio %s; target < 1).\n", e, v["ext4", "fio-io_uring", 128, "iops"], v["ext4", "fio-libaio", 128, "iops"], v["ext4", "rawaio", 128, "cpu"], v["ext4", "fio-io_uring", 128, "cpu"], ratio(v["ext4", "rawaio", 128, "cpu"], v["ext4", "fio-io_uring", 128, "cpu"])
+            }
+        }' "$results"
+    echo "- An empty non-blocking reap: \`cargo bench --bench micro\` (case \`reap_empty\`)."
+} >"$OUT/benchmarks.md"
+
+# The plots: IOPS (left) and CPU per I/O (right) against queue depth, log2 x axis.
+for t in $TARGETS; do
+    awk -F'\t' -v t="$t" '
+        NR > 1 && $1 == t && $2 != "fio-libaio-default" {
+            if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
+            iops[$2, $3] = $4; cpu[$2, $3] = $5
+            if ($3 > qmax) qmax = $3
+            if ($4 > imax) imax = $4
+            if ($5 > cmax) cmax = $5
+        }
+        function log2(x) { return log(x) / log(2) }
+        function nice(x,   p, f) { p = 10 ^ int(log(x) / log(10)); f = x / p
+            return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p }
+        function panel(x0, title, key, ymax, fmt,   i, q, px, py, pts, k, y) {
+            W = 420; H = 260
+            printf "<g transform=\"translate(%d,40)\">\n", x0
+            printf "<text x=\"%d\" y=\"-12\" text-anchor=\"middle\" font-weight=\"bold\">%s</text>\n", W / 2, title
+            printf "<rect width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", W, H
+            for (k = 0; k <= 5; k++) {
+                y = H - H * k / 5
+                printf "<line x1=\"0\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", W, y, y
+                printf "<text x=\"-6\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\">" fmt "</text>\n", y + 4, ymax * k / 5
+            }
+            for (q = 1; q <= qmax; q *= 2) {
+                px = W * log2(q) / log2(qmax)
+                printf "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"0\" y2=\"%d\" stroke=\"#eee\"/>\n", px, px, H
+                printf "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\">%d</text>\n", px, H + 16, q
+            }
+            printf "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"12\">queue depth</text>\n", W / 2, H + 34
+            for (i = 1; i <= n; i++) {
+                pts = ""
+                for (q = 1; q <= qmax; q *= 2) {
+                    if (!((order[i], q) in iops)) continue
+                    y = key == "iops" ? iops[order[i], q] : cpu[order[i], q]
+                    pts = pts sprintf("%.1f,%.1f ", W * log2(q) / log2(qmax), H - H * y / ymax)
+                }
+                printf "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n", pts, color[i]
+            }
+            printf "</g>\n"
+        }
+        END {
+            split("#d62728 #1f77b4 #17becf #2ca02c #ff7f0e #9467bd #8c564b #7f7f7f", color, " ")
+            imax = nice(imax * 1.05); cmax = nice(cmax * 1.05)
+            printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1040\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", 360 + 18 * int((n + 3) / 4)
+            printf "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+            panel(70, t ": IOPS, 4 KiB random reads", "iops", imax, "%.0f")
+            panel(580, t ": CPU per I/O (us)", "cpu", cmax, "%.2f")
+            for (i = 1; i <= n; i++) {
+                x = 70 + 240 * ((i - 1) % 4); y = 350 + 18 * int((i - 1) / 4)
+                printf "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>\n", x, x + 24, y - 4, y - 4, color[i]
+                printf "<text x=\"%d\" y=\"%d\">%s</text>\n", x + 30, y, order[i]
+            }
+            print "</svg>"
+        }' "$results" >"$OUT/benchmarks-$t.svg"
+done
+echo "wrote $OUT/benchmarks.md, $OUT/benchmarks.tsv and $(for t in $TARGETS; do printf '%s ' "$OUT/benchmarks-$t.svg"; done)"
