@@ -326,15 +326,14 @@ impl<B: IoBuf> Context<B> {
             {
                 let mut table = self.table.lock();
                 while n < CHUNK {
-                    let Some(op) = ops.pop_front() else { break };
-                    match table.prepare(op, resfd) {
-                        Ok((token, cb)) => {
+                    match table.prepare_front(ops, resfd) {
+                        Ok(Some((token, cb))) => {
                             list[n] = cb;
                             tokens.push(token);
                             n += 1;
                         }
-                        Err((op, error)) => {
-                            ops.push_front(op);
+                        Ok(None) => break,
+                        Err(error) => {
                             refused = Some(error);
                             break;
                         }

@@ -32,7 +32,10 @@ struct Iovec {
     len: usize,
 }
 
-/// What the kernel reads from user memory for one slot.
+/// What the kernel reads from user memory for one slot. Aligned so that the `iocb`, which
+/// the kernel copies at submission and writes `aio_key` into, fills one cache line of its
+/// own.
+#[repr(C, align(64))]
 struct SlotMem {
     iocb: UnsafeCell<iocb>,
     iovecs: UnsafeCell<Vec<Iovec>>,
@@ -133,16 +136,40 @@ impl<B: IoBuf> Guard<'_, B> {
         mut op: Op<B>,
         resfd: Option<u32>,
     ) -> Result<(Token, *mut iocb), (Op<B>, Error)> {
-        if let Err(e) = op.validate() {
-            return Err((op, e.into()));
+        match self.fill(&mut op, resfd) {
+            Ok(token) => {
+                self.state.slots[token.index as usize].op = Some(op);
+                Ok((token, self.mem[token.index as usize].iocb.get()))
+            }
+            Err(e) => Err((op, e)),
         }
-        let Some(index) = self.state.free.pop() else {
-            return Err((op, Errno::AGAIN.into()));
+    }
+
+    /// [`prepare`](Self::prepare) for the request at the front of `ops`, which moves
+    /// straight from the queue into its slot (the hot path: one move of the op, not
+    /// two). `Ok(None)` when `ops` is empty; on failure the op stays at the front.
+    pub(crate) fn prepare_front(
+        &mut self,
+        ops: &mut std::collections::VecDeque<Op<B>>,
+        resfd: Option<u32>,
+    ) -> Result<Option<(Token, *mut iocb)>, Error> {
+        let Some(op) = ops.front_mut() else {
+            return Ok(None);
         };
-        let slot = &mut self.state.slots[index as usize];
+        let token = self.fill(op, resfd)?;
+        let index = token.index as usize;
+        self.state.slots[index].op = ops.pop_front();
+        Ok(Some((token, self.mem[index].iocb.get())))
+    }
+
+    /// Validates `op`, takes a free slot and writes the slot's `iocb` (and `iovec`s) for
+    /// it. The caller stores the op in the slot before anything else looks at it.
+    fn fill(&mut self, op: &mut Op<B>, resfd: Option<u32>) -> Result<Token, Error> {
+        op.validate()?;
+        let index = self.state.free.pop().ok_or(Errno::AGAIN)?;
         let token = Token {
             index,
-            generation: slot.generation,
+            generation: self.state.slots[index as usize].generation,
             context: self.id,
         };
         let mem = &self.mem[index as usize];
@@ -181,8 +208,7 @@ impl<B: IoBuf> Guard<'_, B> {
         }
         // SAFETY: as above: the slot is ours alone until submitted.
         unsafe { *mem.iocb.get() = cb };
-        slot.op = Some(op);
-        Ok((token, mem.iocb.get()))
+        Ok(token)
     }
 
     /// Takes back a prepared request the kernel did not accept, and frees its slot.
