@@ -21,7 +21,7 @@ use crate::eventfd::EventFd;
 use crate::fork::ForkGuard;
 use crate::inflight::Table;
 use crate::op::Op;
-use crate::ring::Ring;
+use crate::ring::{Peek, Ring};
 use crate::sys;
 use rawaio_abi::{
     __aio_sigset, __kernel_old_timespec, __kernel_timespec, KERNEL_SIGSET_SIZE, aio_context_t,
@@ -75,6 +75,9 @@ pub struct Context<B: IoBuf = Vec<u8>> {
     eventfd: Option<EventFd>,
     /// Whether `reaper.ring` is set, readable without the reaper lock.
     ring_in_use: AtomicBool,
+    /// The ring's indices, for telling "nothing ready" without the reaper lock; used only
+    /// while `ring_in_use` is set and the process is not a fork child.
+    peek: Option<Peek>,
 }
 
 /// The consumer side: the ring (when user-space reaping is possible) and room for the
@@ -190,6 +193,7 @@ impl<B: IoBuf> Context<B> {
             None
         };
         let ring_in_use = AtomicBool::new(ring.is_some());
+        let peek = ring.as_ref().map(Ring::peek);
         Ok(Self {
             id,
             requested: nr_events,
@@ -200,6 +204,7 @@ impl<B: IoBuf> Context<B> {
                 events: vec![io_event::default(); ring_nr as usize].into_boxed_slice(),
             }),
             ring_in_use,
+            peek,
             fork,
             eventfd,
         })
@@ -243,20 +248,21 @@ impl<B: IoBuf> Context<B> {
         self.eventfd.as_ref()
     }
 
-    /// Completions waiting in the ring, found without a system call. Reads 0 when
-    /// completions are not reaped in user space, or while another thread is reaping.
+    /// Completions waiting in the ring, found without a system call nor a lock (two
+    /// atomic loads). Reads 0 when completions are not reaped in user space. Another
+    /// thread may reap them at any moment: a hint, not a promise.
     pub fn ready(&self) -> usize {
-        if self.forked() {
-            return 0;
+        self.user_space_peek()
+            .and_then(|p| p.ready().ok())
+            .unwrap_or(0) as usize
+    }
+
+    /// The ring's indices, while user-space reaping is on.
+    fn user_space_peek(&self) -> Option<&Peek> {
+        if !self.ring_in_use.load(Ordering::Relaxed) || self.forked() {
+            return None;
         }
-        match self.reaper.try_lock() {
-            Ok(reaper) => reaper
-                .ring
-                .as_ref()
-                .and_then(|r| r.ready().ok())
-                .unwrap_or(0) as usize,
-            Err(_) => 0,
-        }
+        self.peek.as_ref()
     }
 
     /// Requests submitted (or being submitted) and not yet reaped.
@@ -508,6 +514,11 @@ impl<B: IoBuf> Context<B> {
         let max = max.min(self.ring_nr as usize);
         if min > max {
             return Err(Errno::INVAL);
+        }
+        if min == 0 && self.user_space_peek().is_some_and(|p| p.ready() == Ok(0)) {
+            // Nothing ready: no lock, no system call. (What a concurrent reaper holds
+            // back is not ready for us either.)
+            return Ok(0);
         }
         let mut reaper = if min == 0 {
             // Never wait, not even for the lock: a thread holding it will deliver what is

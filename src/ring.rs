@@ -71,6 +71,14 @@ impl Ring {
         self.nr
     }
 
+    /// A view of the indices for lock-free checks; valid as long as the mapping is.
+    pub(crate) fn peek(&self) -> Peek {
+        Peek {
+            header: self.header,
+            nr: self.nr,
+        }
+    }
+
     fn head(&self) -> &AtomicU32 {
         // SAFETY: `head` is an aligned u32 in the mapping, which outlives `self`; the kernel
         // and this consumer access it only atomically (the kernel under its lock, which the
@@ -81,13 +89,6 @@ impl Ring {
     fn tail(&self) -> &AtomicU32 {
         // SAFETY: as in `head`; the kernel stores `tail` after a write barrier.
         unsafe { AtomicU32::from_ptr(addr_of_mut!((*self.header.as_ptr()).tail)) }
-    }
-
-    /// How many events are ready, without consuming any.
-    pub(crate) fn ready(&self) -> Result<u32, Corrupt> {
-        let tail = self.tail().load(Ordering::Acquire);
-        let head = self.head().load(Ordering::Relaxed);
-        distance(head, tail, self.nr)
     }
 
     /// Copies up to `out.len()` ready events into `out`, oldest first, consumes them and
@@ -112,6 +113,41 @@ impl Ring {
             self.head().store(index, Ordering::Release);
         }
         Ok(n)
+    }
+}
+
+/// A read-only view of a ring's indices, for checking whether anything is ready without
+/// the consumer's lock.
+///
+/// It only loads `head` and `tail` atomically; it never reads an event nor writes. Whoever
+/// makes one guarantees the mapping outlives it (a context keeps its rings mapped until
+/// `io_destroy`, which needs exclusive access).
+#[derive(Clone, Copy)]
+pub(crate) struct Peek {
+    header: NonNull<aio_ring>,
+    nr: u32,
+}
+
+// SAFETY: a `Peek` only performs atomic loads of process memory that outlives it (the
+// creator's guarantee), which any thread may do.
+unsafe impl Send for Peek {}
+// SAFETY: as for `Send`: shared use is only atomic loads.
+unsafe impl Sync for Peek {}
+
+impl Peek {
+    /// How many events are ready. A concurrent consumer may take them at any moment, so
+    /// this is a hint, except that 0 with no other consumer means empty.
+    pub(crate) fn ready(&self) -> Result<u32, Corrupt> {
+        let p = self.header.as_ptr();
+        // SAFETY: the mapping outlives `self` (creator's guarantee); `head` and `tail` are
+        // aligned u32s that everyone accesses atomically.
+        let (tail, head) = unsafe {
+            (
+                AtomicU32::from_ptr(addr_of_mut!((*p).tail)).load(Ordering::Acquire),
+                AtomicU32::from_ptr(addr_of_mut!((*p).head)).load(Ordering::Relaxed),
+            )
+        };
+        distance(head, tail, self.nr)
     }
 }
 
@@ -235,7 +271,7 @@ pub(crate) mod tests {
                     next_in += 1;
                 }
             }
-            assert_eq!(ring.ready(), Ok((next_in - next_out) as u32));
+            assert_eq!(ring.peek().ready(), Ok((next_in - next_out) as u32));
             let n = ring.reap(&mut out[..3]).unwrap();
             for ev in &out[..n] {
                 assert_eq!(*ev, event(next_out));
@@ -269,7 +305,7 @@ pub(crate) mod tests {
         fake.set_indices(0, 9);
         assert_eq!(ring.reap(&mut [io_event::default(); 2]), Err(Corrupt));
         fake.set_indices(5, 1);
-        assert_eq!(ring.ready(), Err(Corrupt));
+        assert_eq!(ring.peek().ready(), Err(Corrupt));
     }
 
     #[test]
@@ -304,6 +340,6 @@ pub(crate) mod tests {
             }
         }
         producer.join().unwrap();
-        assert_eq!(ring.ready(), Ok(0));
+        assert_eq!(ring.peek().ready(), Ok(0));
     }
 }
