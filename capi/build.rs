@@ -14,11 +14,16 @@ use std::process::Command;
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(rawaio_symver)");
+    println!("cargo::rustc-check-cfg=cfg(rawaio_native)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=libaio.map");
     println!("cargo::rerun-if-env-changed=PATH");
 
     let target = env::var("TARGET").unwrap_or_default();
+    // The C tests build and run programs for the host: only when the target is the host.
+    if env::var("HOST").is_ok_and(|host| host == target) {
+        println!("cargo::rustc-cfg=rawaio_native");
+    }
     let linux = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
     let rust_lld_default = target == "x86_64-unknown-linux-gnu"
         && env::var_os("RUSTC_LINKER").is_none()
@@ -48,7 +53,12 @@ fn rustc_minor() -> Option<u32> {
     let rustc = env::var_os("RUSTC")?;
     let out = Command::new(rustc).arg("--version").output().ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
-    text.split_whitespace().nth(1)?.split('.').nth(1)?.parse().ok()
+    text.split_whitespace()
+        .nth(1)?
+        .split('.')
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn on_path(program: &str) -> bool {

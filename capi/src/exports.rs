@@ -247,8 +247,14 @@ pub unsafe extern "C" fn io_pgetevents(
             );
             // libaio passes the 32-bit `struct timespec` to the time32 system call.
             #[cfg(target_pointer_width = "32")]
-            let result =
-                sys::io_pgetevents_time32(ctx, min_nr as isize, nr as isize, events, timeout, &usig);
+            let result = sys::io_pgetevents_time32(
+                ctx,
+                min_nr as isize,
+                nr as isize,
+                events,
+                timeout,
+                &usig,
+            );
             result
         })
     }
@@ -332,7 +338,8 @@ unsafe fn reap_in_user_space(
     let reaping = slot.try_reap(ctx)?;
     let mut ring = reaping.ring()?;
     let ready = ring.ready()?;
-    if i64::from(ready) < min_nr as i64 && !zero(timeout) {
+    let would_wait = c_long::try_from(ready).is_ok_and(|ready| ready < min_nr);
+    if would_wait && !zero(timeout) {
         return None; // it would wait
     }
     let n = (ready as usize).min(nr as usize);

@@ -321,7 +321,10 @@ mod tests {
         assert_eq!(slot.lock.load(Ordering::Relaxed), 2);
         assert!(slot.try_reap(0x1000).is_none(), "reaping beside a syscall");
         drop((sys1, sys2));
-        assert!(slot.try_reap(0x2000).is_none(), "the slot names another context");
+        assert!(
+            slot.try_reap(0x2000).is_none(),
+            "the slot names another context"
+        );
         assert_eq!(slot.lock.load(Ordering::Relaxed), 0);
 
         // A syscall waits for a user-space reaper to finish.
