@@ -338,7 +338,7 @@ unsafe fn reap_in_user_space(
     let reaping = slot.try_reap(ctx)?;
     let mut ring = reaping.ring()?;
     let ready = ring.ready()?;
-    let would_wait = c_long::try_from(ready).is_ok_and(|ready| ready < min_nr);
+    let would_wait = u64::from(ready) < min_nr as u64; // min_nr >= 0, checked above
     if would_wait && !zero(timeout) {
         return None; // it would wait
     }
