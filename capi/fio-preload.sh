@@ -65,7 +65,7 @@ check)
 bench)
     rounds=${2:-3} seconds=${3:-3}
     bench_file=${4:-/dev/shm/rawaio-fio-bench.$$}
-    printf '%-8s %-7s %-5s %10s %12s\n' library iodepth round IOPS "CPU us/IO"
+    printf '%-8s %-7s %-5s %10s %12s\n' library iodepth round IOPS "CPU us/IO" | tee "$work/rows"
     for depth in 32 128; do
         for round in $(seq "$rounds"); do
             for library in libaio rawaio; do
@@ -81,9 +81,22 @@ bench)
                         ios = kb / 4
                         printf "%-8s %-7s %-5s %10d %12.3f\n", l, d, r, iops,
                             (usr + sys) / 100 * ms * 1000 / ios
-                    }'
+                    }' | tee -a "$work/rows"
             done
         done
+    done
+    echo "--- medians over $rounds rounds; rawaio/libaio"
+    for depth in 32 128; do
+        for column in 4 5; do
+            for library in libaio rawaio; do
+                awk -v l="$library" -v d="$depth" -v c="$column" \
+                    '$1 == l && $2 == d { print $c }' "$work/rows" | sort -g |
+                    awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+            done
+        done | paste -sd' ' | awk -v d="$depth" '{
+            printf "iodepth %-4s IOPS libaio %8d rawaio %8d (%+.0f%%)   CPU us/IO libaio %.3f rawaio %.3f (%+.0f%%)\n",
+                d, $1, $2, ($2 / $1 - 1) * 100, $3, $4, ($4 / $3 - 1) * 100
+        }'
     done
     ;;
 *)
