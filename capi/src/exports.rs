@@ -111,6 +111,11 @@ pub unsafe extern "C" fn io_queue_init(maxevents: c_int, ctxp: *mut IoContext) -
 #[cfg_attr(rawaio_symver, unsafe(export_name = "rawaio_io_destroy"))]
 #[cfg_attr(not(rawaio_symver), unsafe(export_name = "io_destroy"))]
 pub unsafe extern "C" fn io_destroy(ctx: IoContext) -> c_int {
+    if registry::reentered() && registry::find(ctx).is_some() {
+        // A signal handler interrupted this thread's copy from a ring: destroying a
+        // context now could unmap the ring under it (see `getevents`).
+        return neg(Errno::INTR);
+    }
     registry::unregister(ctx);
     // SAFETY: after `unregister` no user-space reaper reads the ring; the caller keeps
     // the buffers of requests in flight valid until this returns, as with libaio.
@@ -310,6 +315,11 @@ unsafe fn getevents(
     let Some(slot) = registry::find(ctx) else {
         return ret(syscall());
     };
+    if registry::reentered() {
+        // A signal handler interrupted this thread's own copy from this library: it
+        // can neither reap beside that copy nor wait for it to finish.
+        return neg(Errno::INTR);
+    }
     // SAFETY: the caller's contract.
     if let Some(n) = unsafe { reap_in_user_space(slot, ctx, min_nr, nr, events, timeout) } {
         return n;

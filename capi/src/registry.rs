@@ -99,6 +99,7 @@ impl Slot {
         self.lock
             .compare_exchange(0, REAPING, Ordering::SeqCst, Ordering::Relaxed)
             .ok()?;
+        REAPING_HERE.with(|here| here.set(true));
         let guard = Reaping { slot: self, ctx };
         // SeqCst pairs with `unregister`: it empties `ctx` and then reads `lock`, so
         // either it sees REAPING and waits, or this load sees the slot emptied.
@@ -141,6 +142,20 @@ impl Slot {
     }
 }
 
+thread_local! {
+    /// Whether this thread holds a slot for user-space reaping: set only for the few
+    /// nanoseconds of a copy, so that a signal handler interrupting that copy and
+    /// calling back into the library is noticed instead of waiting for ever on a slot
+    /// its own thread holds.
+    static REAPING_HERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside a user-space reap (so a call now comes from a signal
+/// handler that interrupted it).
+pub(crate) fn reentered() -> bool {
+    REAPING_HERE.with(std::cell::Cell::get)
+}
+
 /// Exclusive user-space reaping of one context; releases the slot on drop.
 pub(crate) struct Reaping<'a> {
     slot: &'a Slot,
@@ -162,6 +177,7 @@ impl Reaping<'_> {
 impl Drop for Reaping<'_> {
     fn drop(&mut self) {
         self.slot.lock.fetch_and(!REAPING, Ordering::Release);
+        REAPING_HERE.with(|here| here.set(false));
     }
 }
 
