@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages, Rust targets and components CI needs; skips what is there.
 set -euo pipefail
-packages=(gcc qemu-user gcc-s390x-linux-gnu gcc-i686-linux-gnu binutils file)
+packages=(gcc qemu-user gcc-s390x-linux-gnu gcc-i686-linux-gnu binutils file fio libaio-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

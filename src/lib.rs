@@ -8,6 +8,10 @@
 //! - [`direct`], [`eventfd`], [`probe`]: `O_DIRECT` alignment, completion notification,
 //!   and what the running kernel supports.
 //! - [`sys`]: the raw system calls, `unsafe`, returning `Result<_, Errno>`.
+//! - [`libaio`]: libaio's vocabulary (`io_prep_pread`, `io_queue_run`, ...) over the raw
+//!   layer, for porting C code.
+//! - [`raw`]: a view of a context's completion ring and a `fork` marker, for code that
+//!   manages contexts itself (the libaio-compatible C library in `capi/`).
 //! - [`abi`]: the kernel's structures and constants (the `rawaio-abi` crate).
 //!
 //! # Example
@@ -68,7 +72,9 @@ pub use rustix::io::Errno;
 
 pub mod direct;
 pub mod eventfd;
+pub mod libaio;
 pub mod probe;
+pub mod raw;
 pub mod sys;
 
 mod buf;

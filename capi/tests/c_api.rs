@@ -1,0 +1,200 @@
+//! The C tests: each program in `c/` is compiled against `include/libaio.h` and linked
+//! against librawaio twice, shared (`-lrawaio`) and static (`librawaio.a`), then run.
+//! A program prints `PASS <name>` and exits 0 when every check in it held.
+//!
+//! # Where the library comes from
+//!
+//! `cargo test` does not build a cdylib or a staticlib it does not need, so this test
+//! builds them itself: `cargo build --release -p rawaio-capi`, into the workspace's
+//! `target/release/` (the artifacts the docs and `capi/fio-preload.sh` use). Cargo locks
+//! each profile's directory separately, so this nested build cannot wait on the
+//! `cargo test` that runs it, unless that one builds the release profile too; then the
+//! nested build uses a directory of its own (`target/capi-nested/`).
+//!
+//! Environment: `RAWAIO_CAPI_CC` names the C compiler (default `cc`).
+
+#![cfg(all(target_os = "linux", rawaio_native))]
+
+mod common;
+
+use common::{assert_success, command_from_env, compile};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+/// What a Rust staticlib needs from the system (`--print native-static-libs`).
+const STATIC_LIBS: [&str; 7] = [
+    "-lgcc_s",
+    "-lutil",
+    "-lrt",
+    "-lpthread",
+    "-lm",
+    "-ldl",
+    "-lc",
+];
+
+/// The directory holding librawaio.so and librawaio.a, built once per test run.
+fn library_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let target = tmp.parent().expect("CARGO_TARGET_TMPDIR is <target>/tmp");
+        let exe = std::env::current_exe().unwrap();
+        let profile = exe
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::file_name);
+        let target_dir = if profile.is_some_and(|p| p == "release") {
+            target.join("capi-nested")
+        } else {
+            target.to_owned()
+        };
+        let mut command = Command::new(env!("CARGO"));
+        command
+            .args(["build", "--release", "--offline", "-p", "rawaio-capi"])
+            .arg("--manifest-path")
+            .arg(Path::new(MANIFEST).join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("CARGO_TARGET_DIR");
+        let output = command.output().expect("running cargo");
+        assert_success(&command, &output);
+        let dir = target_dir.join("release");
+        for file in ["librawaio.so", "librawaio.a"] {
+            assert!(
+                dir.join(file).is_file(),
+                "{} missing",
+                dir.join(file).display()
+            );
+        }
+        dir
+    })
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Link {
+    Shared,
+    Static,
+}
+
+/// Compiles `c/<name>.c` linked as `link`, runs it, and checks it passed.
+fn run(name: &str, link: Link) {
+    let lib = library_dir();
+    let cc = command_from_env("RAWAIO_CAPI_CC", "cc");
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("capi-c");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let binary = out_dir.join(format!("{name}-{link:?}").to_lowercase());
+    let include = format!("-I{MANIFEST}/include");
+    let source = format!("{MANIFEST}/tests/c/{name}.c");
+    let lib_dir = format!("-L{}", lib.display());
+    let rpath = format!("-Wl,-rpath,{}", lib.display());
+    let archive = lib.join("librawaio.a").display().to_string();
+    let mut args = vec![
+        "-std=gnu11",
+        "-O1",
+        "-g",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        &include,
+        &source,
+    ];
+    if cfg!(rawaio_symver) {
+        args.push("-DRAWAIO_TEST_VERSIONED");
+    }
+    match link {
+        Link::Shared => args.extend([lib_dir.as_str(), "-lrawaio", rpath.as_str(), "-lpthread"]),
+        Link::Static => {
+            args.push(&archive);
+            args.extend(STATIC_LIBS);
+        }
+    }
+    compile(&cc, &args, &binary);
+
+    let mut command = Command::new(&binary);
+    command.env("RAWAIO_TEST_DIR", env!("CARGO_TARGET_TMPDIR"));
+    let output = command.output().expect("running the C test");
+    assert_success(&command, &output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("PASS {name}"))),
+        "{name} exited 0 without PASS:\n{stdout}"
+    );
+    println!("{name} ({link:?}): {}", stdout.trim_end());
+}
+
+macro_rules! c_tests {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn shared() {
+                    super::run(stringify!($name), super::Link::Shared);
+                }
+                #[test]
+                fn static_() {
+                    super::run(stringify!($name), super::Link::Static);
+                }
+            }
+        )+
+    };
+}
+
+c_tests!(api, epoll, sum, fork, threads);
+
+/// The symbols and versions libaio exports, as `nm -D --with-symbol-versions` shows them.
+const LIBAIO_SYMBOLS: [&str; 13] = [
+    "io_queue_init@@LIBAIO_0.1",
+    "io_queue_run@@LIBAIO_0.1",
+    "io_queue_release@@LIBAIO_0.1",
+    "io_submit@@LIBAIO_0.1",
+    "io_cancel@LIBAIO_0.1",
+    "io_getevents@LIBAIO_0.1",
+    "io_queue_wait@LIBAIO_0.1",
+    "io_setup@@LIBAIO_0.4",
+    "io_destroy@@LIBAIO_0.4",
+    "io_cancel@@LIBAIO_0.4",
+    "io_getevents@@LIBAIO_0.4",
+    "io_queue_wait@@LIBAIO_0.4",
+    "io_pgetevents@@LIBAIO_0.5",
+];
+
+#[test]
+fn exports_libaio_symbol_versions() {
+    let so = library_dir().join("librawaio.so");
+    let mut command = Command::new("nm");
+    command
+        .args(["-D", "--defined-only", "--with-symbol-versions"])
+        .arg(&so);
+    let output = command.output().expect("running nm (binutils)");
+    assert_success(&command, &output);
+    let text = String::from_utf8(output.stdout).unwrap();
+    let exported: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    if !cfg!(rawaio_symver) {
+        println!("skip: librawaio.so was built without symbol versions (no lld, see build.rs)");
+        return;
+    }
+    for symbol in LIBAIO_SYMBOLS {
+        assert!(
+            exported.contains(&symbol),
+            "{symbol} not exported by {}:\n{text}",
+            so.display()
+        );
+    }
+    // Nothing else under libaio's names or versions.
+    for symbol in &exported {
+        if symbol.starts_with("io_") || symbol.contains("LIBAIO") {
+            assert!(
+                LIBAIO_SYMBOLS.contains(symbol),
+                "unexpected export {symbol}"
+            );
+        }
+    }
+}
