@@ -84,7 +84,7 @@ impl RingView {
     /// How many completions are ready, without consuming any; `None` if the ring's
     /// indices are out of range (a header someone overwrote).
     pub fn ready(&self) -> Option<u32> {
-        self.ring.ready().ok()
+        self.ring.peek().ready().ok()
     }
 
     /// Copies up to `out.len()` ready completions into `out`, oldest first, consumes
