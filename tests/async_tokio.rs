@@ -111,6 +111,45 @@ fn many_tasks_share_one_context_on_a_current_thread_runtime() {
 }
 
 #[test]
+fn tasks_that_give_up_on_futures_do_not_stall_the_others() {
+    // Half the tasks time out on some of their reads (dropping the future at whatever
+    // point it was: possibly just after the reactor's wake-up went to it); the others
+    // must all finish.
+    run(multi_thread(), async {
+        let (ctx, _file, jobs) = s::shared_context_jobs::<Tokio>(8, 30);
+        let patient: Vec<_> = jobs.into_iter().map(tokio::spawn).collect();
+        let impatient: Vec<_> = (0..8u64)
+            .map(|t| {
+                let ctx = ctx.clone();
+                let (r, w) = UnixStream::pair().unwrap();
+                tokio::spawn(async move {
+                    // The other end stays open: the socket never becomes readable.
+                    let _w = w;
+                    let mut gave_up = 0;
+                    for i in 0..30u64 {
+                        let poll = ctx.submit(Op::poll(&r, PollFlags::IN)).unwrap();
+                        let wait = Duration::from_micros(20 + (t * 31 + i * 17) % 200);
+                        if tokio::time::timeout(wait, poll).await.is_err() {
+                            gave_up += 1;
+                        }
+                    }
+                    gave_up
+                })
+            })
+            .collect();
+        for h in impatient {
+            assert_eq!(h.await.unwrap(), 30, "the sockets never become readable");
+        }
+        let mut checked = 0;
+        for h in patient {
+            checked += h.await.unwrap();
+        }
+        assert_eq!(checked, 8 * (30 + 10));
+        s::settle(&ctx);
+    });
+}
+
+#[test]
 fn dropping_a_poll_future_cancels_the_request() {
     run(current_thread(), s::dropping_a_poll_cancels_it::<Tokio>());
 }
