@@ -58,11 +58,9 @@ use std::task::{self, Poll, Wake, Waker};
 /// the last future are dropped, which waits for every request still in flight before their
 /// buffers are freed.
 ///
-/// `B` is the buffer type, as for [`Context`]. `R` is the reactor: [`Tokio`] (feature
-/// `tokio`), [`AsyncIo`] (feature `async-io`), or your own.
-///
-/// [`Tokio`]: crate::reactor::Tokio
-/// [`AsyncIo`]: crate::reactor::AsyncIo
+/// `B` is the buffer type, as for [`Context`]. `R` is the reactor: `reactor::Tokio`
+/// (feature `tokio`), `reactor::AsyncIo` (feature `async-io`), or your own
+/// ([`Reactor`]).
 ///
 /// # Examples
 ///
@@ -258,8 +256,8 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
     /// - Those of [`Context::new`] (`EINVAL` for a bad size, `EAGAIN` when the
     ///   system-wide `/proc/sys/fs/aio-max-nr` is used up, ...).
     /// - Those of `eventfd(2)` and of duplicating it (`EMFILE`).
-    /// - The reactor's ([`Reactor::register`]): for [`Tokio`](crate::reactor::Tokio),
-    ///   being outside a tokio runtime.
+    /// - The reactor's ([`Reactor::register`]): for `reactor::Tokio`, being outside a
+    ///   tokio runtime.
     #[doc(alias = "io_setup")]
     pub fn new(nr_events: u32) -> io::Result<Self> {
         Self::with_reactor(nr_events, R::register)

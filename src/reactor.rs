@@ -8,8 +8,8 @@
 //! space. [`Reactor`] is the small interface the context needs from a runtime; rawaio
 //! ships two implementations behind Cargo features:
 //!
-//! - [`Tokio`] (feature `tokio`): `tokio::io::unix::AsyncFd`.
-//! - [`AsyncIo`] (feature `async-io`): `async_io::Async`, the reactor of smol and
+//! - `Tokio` (feature `tokio`): `tokio::io::unix::AsyncFd`.
+//! - `AsyncIo` (feature `async-io`): `async_io::Async`, the reactor of smol and
 //!   async-std.
 //!
 //! Any other runtime that can wait for a file descriptor to become readable can drive an

@@ -49,7 +49,11 @@ fn a_poll_woken_from_another_thread() {
             b.write_all(b"x").unwrap();
             b
         });
-        let done = ctx.submit(Op::poll(&a, PollFlags::IN)).unwrap().await.unwrap();
+        let done = ctx
+            .submit(Op::poll(&a, PollFlags::IN))
+            .unwrap()
+            .await
+            .unwrap();
         assert_ne!(done.result().unwrap() & u64::from(PollFlags::IN.bits()), 0);
         drop(writer.join().unwrap());
     });

@@ -168,12 +168,18 @@ fn a_timed_out_poll_is_cancelled() {
 
 #[test]
 fn dropped_futures_keep_their_buffers_until_completion() {
-    run(current_thread(), s::dropped_futures_keep_their_buffers::<Tokio>());
+    run(
+        current_thread(),
+        s::dropped_futures_keep_their_buffers::<Tokio>(),
+    );
 }
 
 #[test]
 fn dropped_futures_keep_their_buffers_on_a_multi_threaded_runtime() {
-    run(multi_thread(), s::dropped_futures_keep_their_buffers::<Tokio>());
+    run(
+        multi_thread(),
+        s::dropped_futures_keep_their_buffers::<Tokio>(),
+    );
 }
 
 #[test]
@@ -183,12 +189,18 @@ fn futures_outlive_the_last_context_handle() {
 
 #[test]
 fn a_forgotten_future_stops_nothing() {
-    run(current_thread(), s::a_forgotten_future_stops_nothing::<Tokio>());
+    run(
+        current_thread(),
+        s::a_forgotten_future_stops_nothing::<Tokio>(),
+    );
 }
 
 #[test]
 fn polling_after_completion_is_an_error() {
-    run(current_thread(), s::polling_after_completion_is_an_error::<Tokio>());
+    run(
+        current_thread(),
+        s::polling_after_completion_is_an_error::<Tokio>(),
+    );
 }
 
 #[test]

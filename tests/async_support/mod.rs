@@ -30,10 +30,17 @@ pub async fn join_all<F: Future + Unpin>(futures: Vec<F>) -> Vec<F::Output> {
                 }
             }
         }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     })
     .await;
-    outputs.into_iter().map(|o| o.expect("every future resolved")).collect()
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future resolved"))
+        .collect()
 }
 
 /// Polls `future` once, with a waker that does nothing.
@@ -79,12 +86,18 @@ pub async fn read_many_files<R: Reactor>(files: usize) {
     for (completion, (_, bytes)) in done.into_iter().zip(&made) {
         let completion = completion.expect("completion");
         assert_eq!(completion.result().expect("read") as usize, bytes.len());
-        assert!(completion.is_short(), "the buffer is 10 bytes longer than the file");
+        assert!(
+            completion.is_short(),
+            "the buffer is 10 bytes longer than the file"
+        );
         let buf = completion.into_buf().expect("buffer");
         assert_eq!(&buf[..bytes.len()], &bytes[..]);
     }
     assert_eq!(ctx.in_flight(), 0);
 }
+
+/// A task of [`shared_context_jobs`]: returns how many blocks it checked.
+pub type Job = Pin<Box<dyn Future<Output = usize> + Send>>;
 
 /// `tasks` jobs (to spawn, or run on threads) share one context, each reading `rounds`
 /// blocks of a disk file with direct I/O (so that completions really come later), one
@@ -93,11 +106,7 @@ pub async fn read_many_files<R: Reactor>(files: usize) {
 pub fn shared_context_jobs<R: Reactor>(
     tasks: usize,
     rounds: usize,
-) -> (
-    AsyncContext<R, AlignedBuf>,
-    TempFile,
-    Vec<Pin<Box<dyn Future<Output = usize> + Send>>>,
-) {
+) -> (AsyncContext<R, AlignedBuf>, TempFile, Vec<Job>) {
     const BLOCK: usize = 4096;
     let blocks = 64;
     let bytes = pattern(77, BLOCK * blocks);
@@ -112,7 +121,7 @@ pub fn shared_context_jobs<R: Reactor>(
                 ctx.submit(Op::read(&f, aligned_zeroed(BLOCK), (block * BLOCK) as u64))
                     .expect("submit")
             };
-            let job: Pin<Box<dyn Future<Output = usize> + Send>> = Box::pin(async move {
+            let job: Job = Box::pin(async move {
                 let expect = |block: usize| &bytes[block * BLOCK..(block + 1) * BLOCK];
                 let mut checked = 0;
                 for r in 0..rounds {
@@ -184,7 +193,10 @@ pub async fn direct_copy<R: Reactor>(window: usize) {
             })
             .collect();
         for write in join_all(writes).await {
-            assert_eq!(write.expect("write").result().expect("write") as usize, BLOCK);
+            assert_eq!(
+                write.expect("write").result().expect("write") as usize,
+                BLOCK
+            );
         }
     }
     assert_eq!(dst.contents(), bytes, "the copy differs from the source");
@@ -194,8 +206,13 @@ pub async fn direct_copy<R: Reactor>(window: usize) {
 pub async fn poll_socket<R: Reactor>() {
     let ctx = AsyncContext::<R>::new(4).expect("context");
     let (a, mut b) = UnixStream::pair().expect("socketpair");
-    let mut readable = ctx.submit(Op::poll(&a, PollFlags::IN)).expect("submit poll");
-    assert!(poll_once(&mut readable).is_pending(), "nothing was written yet");
+    let mut readable = ctx
+        .submit(Op::poll(&a, PollFlags::IN))
+        .expect("submit poll");
+    assert!(
+        poll_once(&mut readable).is_pending(),
+        "nothing was written yet"
+    );
     b.write_all(b"ping").expect("write");
     let done = readable.await.expect("completion");
     let mask = done.result().expect("poll result");
@@ -249,7 +266,10 @@ pub async fn dropped_futures_keep_their_buffers<R: Reactor>() {
             1 => match poll_once(&mut future) {
                 Poll::Pending => drop(future),
                 Poll::Ready(done) => {
-                    assert_eq!(done.expect("completion").result().expect("write") as usize, LEN);
+                    assert_eq!(
+                        done.expect("completion").result().expect("write") as usize,
+                        LEN
+                    );
                 }
             },
             _ => kept.push(future),
@@ -261,9 +281,17 @@ pub async fn dropped_futures_keep_their_buffers<R: Reactor>() {
         assert_eq!(completion.result().expect("write") as usize, LEN);
     }
     settle(&ctx);
-    assert_eq!(log.total(), WRITES, "{kept_n} kept, every buffer dropped once");
+    assert_eq!(
+        log.total(),
+        WRITES,
+        "{kept_n} kept, every buffer dropped once"
+    );
     assert!(log.each_once());
-    assert_eq!(log.failed_checks(), 0, "a buffer was freed before its write was on file");
+    assert_eq!(
+        log.failed_checks(),
+        0,
+        "a buffer was freed before its write was on file"
+    );
     assert_eq!(log.corrupted(), 0);
 }
 
@@ -277,14 +305,21 @@ pub async fn futures_outlive_the_handle<R: Reactor>() {
     let ctx = AsyncContext::<R, Tracked>::new(8).expect("context");
     let futures: Vec<_> = (0..8)
         .map(|id| {
-            ctx.submit(Op::read(&f, Tracked::zeroed(&log, id, LEN), (id * LEN) as u64))
-                .expect("submit")
+            ctx.submit(Op::read(
+                &f,
+                Tracked::zeroed(&log, id, LEN),
+                (id * LEN) as u64,
+            ))
+            .expect("submit")
         })
         .collect();
     drop(ctx);
     let mut futures = futures.into_iter();
     let first = futures.next().unwrap().await.expect("completion");
-    assert_eq!(first.into_buf().unwrap().bytes(), &pattern(3, 8 * LEN)[..LEN]);
+    assert_eq!(
+        first.into_buf().unwrap().bytes(),
+        &pattern(3, 8 * LEN)[..LEN]
+    );
     drop(futures);
     assert_eq!(log.total(), 8);
     assert!(log.each_once());
