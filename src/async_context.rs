@@ -389,7 +389,7 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
     /// `io_getevents`'s, when completions cannot be reaped in user space (in a `fork`
     /// child, `EINVAL`).
     pub fn reap_ready(&self) -> io::Result<usize> {
-        self.inner.reap(None, None).map(|(_, _, n)| n)
+        self.inner.reap(None, None).map(|r| r.count)
     }
 
     /// Requests submitted and not yet reaped (those of dropped futures included).
@@ -410,15 +410,24 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
     }
 }
 
+/// What one reap found, under the waiters' lock.
+struct Reaped<B> {
+    /// The polling future's completion, if it has come (its entry is then gone).
+    mine: Option<Completion<B>>,
+    /// The readiness count.
+    fired: u64,
+    /// Whether the reactor was armed.
+    armed: bool,
+    /// Whether futures wait while the reactor is not armed.
+    needs_arming: bool,
+    /// How many completions were taken from the ring.
+    count: usize,
+}
+
 impl<R: Reactor, B: IoBuf> Inner<R, B> {
     /// Reaps the ring and delivers everything under the waiters' lock, after leaving
-    /// `waker` in `me`'s entry; returns `me`'s completion if it has come, the readiness
-    /// count at the time, and how many were reaped.
-    fn reap(
-        &self,
-        me: Option<Token>,
-        waker: Option<&Waker>,
-    ) -> io::Result<(Option<Completion<B>>, u64, usize)> {
+    /// `waker` in `me`'s entry.
+    fn reap(&self, me: Option<Token>, waker: Option<&Waker>) -> io::Result<Reaped<B>> {
         let mut after = AfterReap::new();
         let result = {
             let mut st = self.waiters.lock();
@@ -435,30 +444,45 @@ impl<R: Reactor, B: IoBuf> Inner<R, B> {
             let result = self
                 .ctx
                 .reap(0, self.ctx.ring_size() as usize, None, &mut reaped);
-            let n = reaped.len();
+            let count = reaped.len();
             for completion in reaped.drain(..) {
                 st.deliver(completion, me, &mut after);
             }
             st.reaped = reaped;
             let mine = me.and_then(|token| st.claim(token));
             match result {
-                Err(e) if mine.is_none() && n == 0 => Err(io::Error::from(e)),
-                _ => Ok((mine, st.fired, n)),
+                Err(e) if mine.is_none() && count == 0 => Err(io::Error::from(e)),
+                _ => Ok(Reaped {
+                    mine,
+                    fired: st.fired,
+                    armed: st.armed,
+                    needs_arming: st.needs_arming(),
+                    count,
+                }),
             }
         };
         after.run();
         result
     }
 
-    /// Reaps and delivers; if `me`'s completion has not come, arms the reactor (draining
-    /// the eventfd, and reaping again, as long as it was readable), then reaps once more.
-    /// Returns `me`'s completion if it came.
+    /// Reaps and delivers; if `me`'s completion has not come and the reactor is not armed,
+    /// arms it (draining the eventfd, and reaping again, as long as it was readable), then
+    /// reaps once more. Returns `me`'s completion if it came; before returning it, arms
+    /// the reactor for the futures still waiting if need be (the reactor's last wake-up
+    /// may have gone to `me`'s task).
     fn drive(&self, me: Option<Token>, waker: Option<&Waker>) -> io::Result<Option<Completion<B>>> {
         let mut waker = waker;
         loop {
-            let (mine, fired, _) = self.reap(me, waker.take())?;
-            if mine.is_some() {
-                return Ok(mine);
+            let reaped = self.reap(me, waker.take())?;
+            if let Some(mine) = reaped.mine {
+                if reaped.needs_arming {
+                    self.arm();
+                }
+                return Ok(Some(mine));
+            }
+            if reaped.armed {
+                // The reactor will wake one of the waiting futures, which reaps for all.
+                return Ok(None);
             }
             let mut cx = task::Context::from_waker(&self.readiness);
             match self.reactor.poll_read(&mut cx, &mut || drain(&self.ctx)) {
@@ -469,24 +493,21 @@ impl<R: Reactor, B: IoBuf> Inner<R, B> {
                         let mut st = self.waiters.lock();
                         // If the reactor fired since this thread looked, the registration
                         // just made may be spent already: leave `armed` unset.
-                        if st.fired == fired {
+                        if st.fired == reaped.fired {
                             st.armed = true;
                         }
                     }
                     // Completions posted between the last reap and the arming.
-                    return self.reap(me, None).map(|(mine, _, _)| mine);
+                    return self.reap(me, None).map(|r| r.mine);
                 }
             }
         }
     }
 
-    /// Arms the reactor if futures are waiting and it is not armed: for a future that is
-    /// finishing, whose task may be the one the reactor's last wake-up went to.
-    fn hand_over(&self) {
-        if self.waiters.lock().needs_arming() {
-            // Errors here belong to the futures still waiting, which see them when polled.
-            let _ = self.drive(None, None);
-        }
+    /// Arms the reactor (for futures left waiting by one that finishes or goes).
+    fn arm(&self) {
+        // Errors here belong to the futures still waiting, which see them when polled.
+        let _ = self.drive(None, None);
     }
 }
 
@@ -547,9 +568,9 @@ impl<R: Reactor, B: IoBuf> OpFuture<R, B> {
             return;
         };
         let inner = &self.ctx.inner;
-        let (garbage, was_waiting) = {
+        let (garbage, was_waiting, needs_arming) = {
             let mut st = inner.waiters.lock();
-            match st.entries.get_mut(&token) {
+            let (garbage, was_waiting) = match st.entries.get_mut(&token) {
                 Some(entry @ Entry::Waiting(_)) => {
                     *entry = Entry::Abandoned;
                     st.waiting -= 1;
@@ -560,14 +581,17 @@ impl<R: Reactor, B: IoBuf> OpFuture<R, B> {
                     _ => (None, false),
                 },
                 _ => (None, false),
-            }
+            };
+            (garbage, was_waiting, st.needs_arming())
         };
         drop(garbage);
         if was_waiting && self.cancel_on_drop {
             // EINVAL: it completed meanwhile; its completion is dropped when reaped.
             let _ = inner.ctx.cancel(token);
         }
-        inner.hand_over();
+        if needs_arming {
+            inner.arm();
+        }
     }
 }
 
@@ -584,7 +608,6 @@ impl<R: Reactor, B: IoBuf> Future for OpFuture<R, B> {
         match this.ctx.inner.drive(Some(token), Some(cx.waker())) {
             Ok(Some(completion)) => {
                 this.token = None;
-                this.ctx.inner.hand_over();
                 Poll::Ready(Ok(completion))
             }
             Ok(None) => Poll::Pending,
