@@ -37,6 +37,7 @@ use rustix::io::Errno;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
@@ -109,8 +110,38 @@ struct Waiters<B> {
     state: Mutex<State<B>>,
 }
 
+/// Hashes tokens cheaply (Fx-style multiply and rotate): they are made by the context, so
+/// there is no hash flooding to fear, and their index and generation tell them apart.
+#[derive(Default, Clone, Copy)]
+struct TokenHasher(u64);
+
+impl TokenHasher {
+    fn mix(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for TokenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.mix(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.mix(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+}
+
+type Entries<B> = HashMap<Token, Entry<B>, BuildHasherDefault<TokenHasher>>;
+
 struct State<B> {
-    entries: HashMap<Token, Entry<B>>,
+    entries: Entries<B>,
     /// Entries in [`Entry::Waiting`].
     waiting: usize,
     /// Whether the reactor holds the context's waker, unspent.
@@ -284,7 +315,10 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
         let reactor = register(dup)?;
         let waiters = Arc::new(Waiters {
             state: Mutex::new(State {
-                entries: HashMap::with_capacity(ctx.ring_size() as usize),
+                entries: Entries::with_capacity_and_hasher(
+                    ctx.ring_size() as usize,
+                    BuildHasherDefault::default(),
+                ),
                 waiting: 0,
                 armed: false,
                 fired: 0,
