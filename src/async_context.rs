@@ -422,6 +422,7 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
     /// # Errors
     /// `io_getevents`'s, when completions cannot be reaped in user space (in a `fork`
     /// child, `EINVAL`).
+    #[doc(alias = "io_getevents")]
     pub fn reap_ready(&self) -> io::Result<usize> {
         self.inner.reap(None, None).map(|r| r.count)
     }
@@ -443,6 +444,10 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
         &self.inner.reactor
     }
 }
+
+/// How many times in a row a future polled for its task reaps and finds the eventfd
+/// readable again before it yields to the task's other work.
+const ROUNDS: usize = 32;
 
 /// What one reap found, under the waiters' lock.
 struct Reaped<B> {
@@ -505,8 +510,19 @@ impl<R: Reactor, B: IoBuf> Inner<R, B> {
     /// the reactor for the futures still waiting if need be (the reactor's last wake-up
     /// may have gone to `me`'s task).
     fn drive(&self, me: Option<Token>, waker: Option<&Waker>) -> io::Result<Option<Completion<B>>> {
+        let task_waker = waker;
         let mut waker = waker;
+        let mut rounds = 0;
         loop {
+            rounds += 1;
+            if rounds > ROUNDS {
+                if let Some(task_waker) = task_waker {
+                    // Completions keep coming: let the task's other work run, then
+                    // carry on (its entry holds its waker, and it is woken now).
+                    task_waker.wake_by_ref();
+                    return Ok(None);
+                }
+            }
             let reaped = self.reap(me, waker.take())?;
             if let Some(mine) = reaped.mine {
                 if reaped.needs_arming {
@@ -664,5 +680,133 @@ impl<R: Reactor, B: IoBuf> fmt::Debug for OpFuture<R, B> {
         f.debug_struct("OpFuture")
             .field("token", &self.token)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::Bufs;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn token(index: u32) -> Token {
+        Token {
+            index,
+            generation: 0,
+            context: 1,
+        }
+    }
+
+    fn completion(token: Token) -> Completion<Vec<u8>> {
+        Completion {
+            token,
+            user_data: 0,
+            opcode: 0,
+            requested: 0,
+            res: 0,
+            res2: 0,
+            bufs: Bufs::None,
+        }
+    }
+
+    fn state() -> State<Vec<u8>> {
+        State {
+            entries: Entries::default(),
+            waiting: 0,
+            armed: false,
+            fired: 0,
+            reaped: Vec::new(),
+        }
+    }
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_completion_goes_to_its_entry_and_wakes_its_task_once() {
+        let mut st = state();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        st.register(token(1));
+        st.register(token(2));
+        assert_eq!(st.waiting, 2);
+        assert!(st.needs_arming());
+        if let Some(Entry::Waiting(w)) = st.entries.get_mut(&token(1)) {
+            *w = Some(waker);
+        }
+        let mut after = AfterReap::new();
+        st.deliver(completion(token(1)), None, &mut after);
+        assert_eq!((after.wake.len(), st.waiting), (1, 1));
+        after.run();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(st.claim(token(2)).is_none(), "not delivered yet");
+        assert_eq!(st.claim(token(1)).map(|c| c.token()), Some(token(1)));
+        assert!(st.claim(token(1)).is_none(), "a completion is taken once");
+        assert_eq!(st.entries.len(), 1);
+    }
+
+    #[test]
+    fn the_polling_future_does_not_wake_itself() {
+        let mut st = state();
+        st.register(token(3));
+        if let Some(Entry::Waiting(w)) = st.entries.get_mut(&token(3)) {
+            *w = Some(Waker::noop().clone());
+        }
+        let mut after = AfterReap::new();
+        st.deliver(completion(token(3)), Some(token(3)), &mut after);
+        assert!(after.wake.is_empty());
+        assert!(st.claim(token(3)).is_some());
+    }
+
+    #[test]
+    fn a_completion_reaped_before_registration_is_kept() {
+        let mut st = state();
+        let mut after = AfterReap::new();
+        st.deliver(completion(token(4)), None, &mut after);
+        st.register(token(4));
+        assert_eq!(st.waiting, 0, "already done: not waiting");
+        assert!(st.claim(token(4)).is_some());
+        assert!(st.entries.is_empty());
+    }
+
+    #[test]
+    fn an_abandoned_completion_is_dropped_outside_the_table() {
+        let mut st = state();
+        st.register(token(5));
+        st.entries.insert(token(5), Entry::Abandoned);
+        st.waiting -= 1;
+        let mut after = AfterReap::new();
+        st.deliver(completion(token(5)), None, &mut after);
+        assert_eq!(after.drop.len(), 1);
+        assert!(st.entries.is_empty());
+        assert!(!st.needs_arming(), "nothing waits");
+    }
+
+    #[test]
+    fn the_reactors_wake_up_goes_to_one_waiting_future() {
+        let waiters = Arc::new(Waiters {
+            state: Mutex::new(state()),
+        });
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        {
+            let mut st = waiters.lock();
+            st.armed = true;
+            for i in 0..3 {
+                st.register(token(i));
+                if let Some(Entry::Waiting(w)) = st.entries.get_mut(&token(i)) {
+                    *w = Some(Waker::from(Arc::clone(&count)));
+                }
+            }
+        }
+        Waker::from(Arc::clone(&waiters)).wake();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        let st = waiters.lock();
+        assert!(!st.armed, "the registration is spent");
+        assert_eq!(st.fired, 1);
     }
 }

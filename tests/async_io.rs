@@ -106,3 +106,8 @@ fn a_forgotten_future_stops_nothing() {
 fn polling_after_completion_is_an_error() {
     run(s::polling_after_completion_is_an_error::<AsyncIo>());
 }
+
+#[test]
+fn contexts_are_shareable_and_futures_spawnable() {
+    s::assert_handle_and_future_traits::<AsyncIo>();
+}

@@ -222,3 +222,8 @@ fn a_bad_size_is_an_error() {
     let err = rt.block_on(async { AsyncContext::<Tokio>::new(0).unwrap_err() });
     assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
 }
+
+#[test]
+fn contexts_are_shareable_and_futures_spawnable() {
+    s::assert_handle_and_future_traits::<Tokio>();
+}

@@ -352,3 +352,14 @@ pub async fn polling_after_completion_is_an_error<R: Reactor>() {
     assert_eq!(first.expect("completion").into_buf().unwrap(), b"abc");
     assert!(matches!(poll_once(&mut future), Poll::Ready(Err(_))));
 }
+
+/// The context is a handle to share between tasks and threads, its futures can be
+/// spawned anywhere and moved after being polled.
+pub fn assert_handle_and_future_traits<R: Reactor>() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    fn spawnable<T: Future + Send + Unpin + 'static>() {}
+    shareable::<AsyncContext<R>>();
+    shareable::<AsyncContext<R, AlignedBuf>>();
+    spawnable::<OpFuture<R>>();
+    spawnable::<OpFuture<R, AlignedBuf>>();
+}
