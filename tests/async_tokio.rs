@@ -227,3 +227,40 @@ fn a_bad_size_is_an_error() {
 fn contexts_are_shareable_and_futures_spawnable() {
     s::assert_handle_and_future_traits::<Tokio>();
 }
+
+#[test]
+fn futures_and_context_dropped_after_the_runtime_are_fine() {
+    let _watchdog = Watchdog::new(LIMIT, "drops after the runtime");
+    let (a, _b) = UnixStream::pair().unwrap();
+    let file = support::TempFile::new(support::Fs::Tmpfs, "async-after-rt", b"abcdef");
+    let f = file.open_ro();
+    let rt = current_thread();
+    let (ctx, mut polls, reads) = rt.block_on(async {
+        let ctx = AsyncContext::<Tokio>::new(8).unwrap();
+        let polls: Vec<_> = (0..3)
+            .map(|_| ctx.submit(Op::poll(&a, PollFlags::IN)).unwrap())
+            .collect();
+        let reads: Vec<_> = (0..3)
+            .map(|_| ctx.submit(Op::read(&f, vec![0u8; 6], 0)).unwrap())
+            .collect();
+        (ctx, polls, reads)
+    });
+    drop(rt);
+    // Polled without a runtime: the reads are in the ring already, and come back; the
+    // polls cannot wait any more and say so.
+    for mut read in reads {
+        match s::poll_once(&mut read) {
+            std::task::Poll::Ready(done) => {
+                assert_eq!(done.unwrap().into_buf().unwrap(), b"abcdef");
+            }
+            std::task::Poll::Pending => panic!("a read on tmpfs completes in io_submit"),
+        }
+    }
+    assert!(matches!(
+        s::poll_once(&mut polls[0]),
+        std::task::Poll::Ready(Err(_))
+    ));
+    drop(polls);
+    s::settle(&ctx);
+    drop(ctx);
+}
