@@ -27,7 +27,10 @@
 //! (`--qd` is ignored). io_uring (the `io-uring` crate): plain READ/WRITE on the same
 //! buffers and offsets, no SQPOLL, no registered files or buffers, set up as fio does
 //! (`COOP_TASKRUN | SINGLE_ISSUER | DEFER_TASKRUN` where the kernel has them); where
-//! io_uring is forbidden it is skipped with a message.
+//! io_uring is forbidden it is skipped with a message. async (not in the default list):
+//! rawaio's [`AsyncContext`], one future per request, on a minimal single-threaded
+//! executor written below (it polls the futures whose wakers fired, and blocks in `poll(2)`
+//! on the context's eventfd when none did); see the engine's section for why not tokio.
 //!
 //! **CPU time** is the whole process's user and system time (`getrusage`) over the run,
 //! divided by the I/Os done: it includes io_uring's kernel workers, and the progress
@@ -40,7 +43,8 @@ mod size;
 use size::parse_size;
 
 use rawaio::direct::{dio_align, open_direct};
-use rawaio::{AlignedBuf, Completion, Context, Errno, Op, Options, Token};
+use rawaio::reactor::Reactor;
+use rawaio::{AlignedBuf, AsyncContext, Completion, Context, Errno, Op, OpFuture, Options, Token};
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -102,7 +106,8 @@ Runs every combination of --rw, --engine and --reap (each takes a comma-separate
   --size SIZE        size of a created file (default 128m); a smaller file is extended
   --rw LIST          read, write, randread, randwrite, verify
                      (default randwrite,randread,verify)
-  --engine LIST      rawaio, psync, io_uring, or all (default all)
+  --engine LIST      rawaio, psync, io_uring, async, or all
+                     (default rawaio,psync,io_uring)
   --reap LIST        how rawaio reaps: ring, syscall, eventfd, or all (default ring)
   --bs SIZE          block size, a multiple of 512 (default 4k)
   --qd N             requests in flight per thread (default 32; psync: one per thread)
@@ -183,16 +188,20 @@ enum EngineKind {
     Rawaio,
     Psync,
     IoUring,
+    Async,
 }
 
 impl EngineKind {
-    const ALL: [Self; 3] = [Self::Rawaio, Self::Psync, Self::IoUring];
+    const ALL: [Self; 4] = [Self::Rawaio, Self::Psync, Self::IoUring, Self::Async];
+    /// Without `--engine`.
+    const DEFAULT: [Self; 3] = [Self::Rawaio, Self::Psync, Self::IoUring];
 
     fn name(self) -> &'static str {
         match self {
             Self::Rawaio => "rawaio",
             Self::Psync => "psync",
             Self::IoUring => "io_uring",
+            Self::Async => "async",
         }
     }
 }
@@ -272,7 +281,7 @@ fn parse_args(args: impl Iterator<Item = OsString>) -> Result<Parsed, String> {
         target: None,
         size: None,
         rws: vec![Rw::RandWrite, Rw::RandRead, Rw::Verify],
-        engines: EngineKind::ALL.to_vec(),
+        engines: EngineKind::DEFAULT.to_vec(),
         reaps: vec![Reap::Ring],
         bs: 4096,
         qd: 32,
@@ -1139,6 +1148,220 @@ impl Engine for RawaioEngine<'_> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Engine: async (rawaio's AsyncContext on a minimal executor)
+// ---------------------------------------------------------------------------------------
+//
+// Why a minimal executor rather than tokio: aio-bench must build and run with no optional
+// feature (CI and the benchmark scripts run it plain), and the figure wanted is the cost
+// of rawaio's async layer itself (a future, a waker and a table entry per request, eventfd
+// readiness) next to the synchronous API, not that of a runtime's scheduler. The executor
+// is what a single-threaded runtime does at its simplest: poll the futures whose wakers
+// fired; when none did, block in `poll(2)` on the eventfd and wake what the reactor holds.
+
+/// The reactor of the minimal executor: keeps the waker the context leaves when the
+/// eventfd would block; the executor polls the eventfd and wakes it.
+struct PollReactor {
+    fd: std::os::fd::OwnedFd,
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl Reactor for PollReactor {
+    fn register(eventfd: std::os::fd::OwnedFd) -> io::Result<Self> {
+        Ok(Self {
+            fd: eventfd,
+            waker: std::sync::Mutex::new(None),
+        })
+    }
+
+    fn poll_read(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        read: &mut dyn FnMut() -> io::Result<u64>,
+    ) -> std::task::Poll<io::Result<u64>> {
+        match read() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                *self.waker.lock().unwrap() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+            other => std::task::Poll::Ready(other),
+        }
+    }
+}
+
+/// Slots whose futures were woken, to poll next.
+type Woken = std::sync::Arc<std::sync::Mutex<Vec<usize>>>;
+
+/// One slot's waker: queues the slot for polling.
+struct SlotWaker {
+    slot: usize,
+    woken: Woken,
+}
+
+impl std::task::Wake for SlotWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.woken.lock().unwrap().push(self.slot);
+    }
+}
+
+/// An [`AsyncContext`] with one owned buffer and one future per slot.
+struct AsyncEngine<'f> {
+    ctx: AsyncContext<PollReactor, AlignedBuf>,
+    file: &'f File,
+    /// `None` while the slot's request is queued or in flight.
+    bufs: Vec<Option<AlignedBuf>>,
+    queue: VecDeque<Op<AlignedBuf>>,
+    /// The slots of `queue`'s requests, in order.
+    queued: VecDeque<usize>,
+    futures: Vec<Option<OpFuture<PollReactor, AlignedBuf>>>,
+    submitted: Vec<OpFuture<PollReactor, AlignedBuf>>,
+    wakers: Vec<std::task::Waker>,
+    woken: Woken,
+    /// The slots being polled (swapped with `woken`'s list).
+    polling: Vec<usize>,
+}
+
+impl<'f> AsyncEngine<'f> {
+    fn new(target: &'f Target, qd: usize, bs: usize) -> Result<Self, String> {
+        let ctx = AsyncContext::new(qd as u32).map_err(|e| format!("io_setup({qd}): {e}"))?;
+        let woken: Woken = std::sync::Arc::new(std::sync::Mutex::new(Vec::with_capacity(qd)));
+        let wakers = (0..qd)
+            .map(|slot| {
+                let woken = std::sync::Arc::clone(&woken);
+                std::task::Waker::from(std::sync::Arc::new(SlotWaker { slot, woken }))
+            })
+            .collect();
+        Ok(Self {
+            ctx,
+            file: &target.file,
+            bufs: alloc_bufs(qd, bs, target.mem_align)?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            queue: VecDeque::with_capacity(qd),
+            queued: VecDeque::with_capacity(qd),
+            futures: (0..qd).map(|_| None).collect(),
+            submitted: Vec::with_capacity(qd),
+            wakers,
+            woken,
+            polling: Vec::with_capacity(qd),
+        })
+    }
+
+    /// Blocks until the eventfd is readable (or [`TIMEOUT`]), then wakes what the reactor
+    /// holds; if it holds nothing, every future in flight is polled.
+    fn wait(&mut self) -> Result<(), String> {
+        let efd = self.ctx.reactor();
+        let readable = {
+            use rustix::event::{PollFd, PollFlags, Timespec, poll};
+            let timeout = Timespec {
+                tv_sec: TIMEOUT.as_secs() as _,
+                tv_nsec: 0,
+            };
+            let mut fds = [PollFd::new(&efd.fd, PollFlags::IN)];
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(n) => n > 0,
+                Err(Errno::INTR) => true,
+                Err(e) => return Err(format!("polling the eventfd: {e}")),
+            }
+        };
+        if !readable {
+            return Err(format!("no completion signalled within {TIMEOUT:?}"));
+        }
+        let waker = efd.waker.lock().unwrap().take();
+        match waker {
+            Some(waker) => waker.wake(),
+            None => {
+                let mut woken = self.woken.lock().unwrap();
+                woken.extend((0..self.futures.len()).filter(|&s| self.futures[s].is_some()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Engine for AsyncEngine<'_> {
+    fn depth(&self) -> usize {
+        self.bufs.len()
+    }
+
+    fn buf_mut(&mut self, slot: usize) -> &mut [u8] {
+        self.bufs[slot]
+            .as_mut()
+            .expect("a free slot has its buffer")
+    }
+
+    fn prepare(&mut self, slot: usize, offset: u64, dir: Dir) -> Result<(), String> {
+        let buf = self.bufs[slot].take().expect("a free slot has its buffer");
+        let op = match dir {
+            Dir::Read => Op::read(self.file, buf, offset),
+            Dir::Write => Op::write(self.file, buf, offset),
+        };
+        self.queue.push_back(op);
+        self.queued.push_back(slot);
+        Ok(())
+    }
+
+    fn submit(&mut self) -> Result<usize, String> {
+        let submitted = self.ctx.submit_batch(&mut self.queue, &mut self.submitted);
+        let mut woken = self.woken.lock().unwrap();
+        for future in self.submitted.drain(..) {
+            let slot = self.queued.pop_front().expect("a slot per request");
+            self.futures[slot] = Some(future);
+            // Polled once, to leave its waker.
+            woken.push(slot);
+        }
+        match submitted.error {
+            None => Ok(submitted.accepted),
+            Some(e) if e.errno() == Some(Errno::AGAIN) || submitted.accepted > 0 => {
+                Ok(submitted.accepted)
+            }
+            Some(e) => Err(format!("io_submit: {e}")),
+        }
+    }
+
+    fn reap(
+        &mut self,
+        min: usize,
+        done: &mut impl FnMut(usize, i64, &[u8]),
+    ) -> Result<usize, String> {
+        let mut got = 0;
+        loop {
+            std::mem::swap(&mut self.polling, &mut *self.woken.lock().unwrap());
+            for slot in self.polling.drain(..) {
+                let Some(future) = self.futures[slot].as_mut() else {
+                    continue;
+                };
+                let mut cx = std::task::Context::from_waker(&self.wakers[slot]);
+                match std::pin::Pin::new(future).poll(&mut cx) {
+                    std::task::Poll::Pending => {}
+                    std::task::Poll::Ready(Ok(completion)) => {
+                        self.futures[slot] = None;
+                        let result = completion.raw_result();
+                        let buf = completion
+                            .into_buf()
+                            .expect("reads and writes own a buffer");
+                        done(slot, result, &buf);
+                        self.bufs[slot] = Some(buf);
+                        got += 1;
+                    }
+                    std::task::Poll::Ready(Err(e)) => return Err(format!("reaping: {e}")),
+                }
+            }
+            if got >= min {
+                return Ok(got);
+            }
+            if self.woken.lock().unwrap().is_empty() {
+                self.wait()?;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Engine: psync (one blocking pread/pwrite at a time per thread)
 // ---------------------------------------------------------------------------------------
 
@@ -1603,6 +1826,7 @@ fn worker(plan: &Plan, t: usize, shared: &Shared) -> Result<ThreadResult, String
             let engine = uring::UringEngine::new(target, depth, cfg.bs);
             run_thread(engine, plan, t, shared)
         }
+        EngineKind::Async => run_thread(AsyncEngine::new(target, depth, cfg.bs), plan, t, shared),
     }
 }
 

@@ -5,6 +5,9 @@
 //! - [`Context`] and [`Op`]: the safe API. The context owns every request's buffers from
 //!   submission until its completion is reaped, reaps from the kernel's ring in user
 //!   space, and is `Send + Sync`.
+//! - [`AsyncContext`]: the same requests as futures, on tokio (feature `tokio`), async-io
+//!   (feature `async-io`) or any runtime whose reactor can wait for a file descriptor
+//!   ([`reactor::Reactor`]); no helper threads.
 //! - [`direct`], [`eventfd`], [`probe`]: `O_DIRECT` alignment, completion notification,
 //!   and what the running kernel supports.
 //! - [`sys`]: the raw system calls, `unsafe`, returning `Result<_, Errno>`.
@@ -75,8 +78,10 @@ pub mod eventfd;
 pub mod libaio;
 pub mod probe;
 pub mod raw;
+pub mod reactor;
 pub mod sys;
 
+mod async_context;
 mod buf;
 mod completion;
 mod context;
@@ -86,6 +91,7 @@ mod inflight;
 mod op;
 mod ring;
 
+pub use async_context::{AsyncContext, OpFuture};
 pub use buf::{AlignedBuf, IoBuf, IoBufMut};
 pub use completion::{Completion, Token};
 pub use context::{Context, Options, Rejected, Submitted};

@@ -1,0 +1,113 @@
+//! The async layer on async-io (`reactor::AsyncIo`): concurrent reads, a direct-I/O copy,
+//! waiting for a socket through `IOCB_CMD_POLL`, one context shared by threads each
+//! running its own executor, and futures dropped before their completions (also run under
+//! AddressSanitizer by `.ci/async-asan.sh`).
+#![cfg(feature = "async-io")]
+
+mod async_support;
+mod support;
+
+use async_support as s;
+use rawaio::reactor::AsyncIo;
+use rawaio::{AsyncContext, Op, PollFlags};
+use std::future::Future;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+use support::Watchdog;
+
+/// No test here takes a second; a hang aborts the run.
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn run(test: impl Future<Output = ()>) {
+    let _watchdog = Watchdog::new(LIMIT, "an async-io test");
+    async_io::block_on(test);
+}
+
+#[test]
+fn reads_many_files_concurrently() {
+    run(s::read_many_files::<AsyncIo>(60));
+}
+
+#[test]
+fn copies_a_file_with_direct_io() {
+    run(s::direct_copy::<AsyncIo>(8));
+}
+
+#[test]
+fn waits_for_a_socket_through_iocb_cmd_poll() {
+    run(s::poll_socket::<AsyncIo>());
+}
+
+#[test]
+fn a_poll_woken_from_another_thread() {
+    run(async {
+        let ctx = AsyncContext::<AsyncIo>::new(4).unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            b.write_all(b"x").unwrap();
+            b
+        });
+        let done = ctx
+            .submit(Op::poll(&a, PollFlags::IN))
+            .unwrap()
+            .await
+            .unwrap();
+        assert_ne!(done.result().unwrap() & u64::from(PollFlags::IN.bits()), 0);
+        drop(writer.join().unwrap());
+    });
+}
+
+#[test]
+fn threads_with_their_own_executors_share_one_context() {
+    let _watchdog = Watchdog::new(LIMIT, "threads sharing a context");
+    let (ctx, _file, jobs) = s::shared_context_jobs::<AsyncIo>(8, 40);
+    let threads: Vec<_> = jobs
+        .into_iter()
+        .map(|job| std::thread::spawn(move || async_io::block_on(job)))
+        .collect();
+    let checked: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(checked, 8 * (40 + 14));
+    assert_eq!(ctx.in_flight(), 0);
+}
+
+#[test]
+fn many_jobs_on_one_thread_share_one_context() {
+    run(async {
+        let (ctx, _file, jobs) = s::shared_context_jobs::<AsyncIo>(16, 20);
+        let checked: usize = s::join_all(jobs).await.into_iter().sum();
+        assert_eq!(checked, 16 * (20 + 7));
+        assert_eq!(ctx.in_flight(), 0);
+    });
+}
+
+#[test]
+fn dropping_a_poll_future_cancels_the_request() {
+    run(s::dropping_a_poll_cancels_it::<AsyncIo>());
+}
+
+#[test]
+fn dropped_futures_keep_their_buffers_until_completion() {
+    run(s::dropped_futures_keep_their_buffers::<AsyncIo>());
+}
+
+#[test]
+fn futures_outlive_the_last_context_handle() {
+    run(s::futures_outlive_the_handle::<AsyncIo>());
+}
+
+#[test]
+fn a_forgotten_future_stops_nothing() {
+    run(s::a_forgotten_future_stops_nothing::<AsyncIo>());
+}
+
+#[test]
+fn polling_after_completion_is_an_error() {
+    run(s::polling_after_completion_is_an_error::<AsyncIo>());
+}
+
+#[test]
+fn contexts_are_shareable_and_futures_spawnable() {
+    s::assert_handle_and_future_traits::<AsyncIo>();
+}

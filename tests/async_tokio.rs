@@ -1,0 +1,266 @@
+//! The async layer on tokio (`reactor::Tokio`): concurrent reads, a direct-I/O copy,
+//! waiting for a socket through `IOCB_CMD_POLL`, many tasks on a multi-threaded runtime,
+//! and futures dropped before their completions (also run under AddressSanitizer by
+//! `.ci/async-asan.sh`).
+#![cfg(feature = "tokio")]
+
+mod async_support;
+mod support;
+
+use async_support as s;
+use rawaio::reactor::Tokio;
+use rawaio::{AsyncContext, Op, PollFlags};
+use std::future::Future;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+use support::Watchdog;
+use tokio::runtime::{Builder, Runtime};
+
+/// No test here takes a second; a hang becomes a failure.
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn current_thread() -> Runtime {
+    Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn multi_thread() -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs `test` on `rt`, failing if it takes longer than [`LIMIT`].
+fn run(rt: Runtime, test: impl Future<Output = ()>) {
+    let _watchdog = Watchdog::new(LIMIT, "an async test");
+    rt.block_on(async {
+        tokio::time::timeout(LIMIT, test)
+            .await
+            .expect("the test hung")
+    });
+}
+
+#[test]
+fn reads_many_files_concurrently() {
+    run(current_thread(), s::read_many_files::<Tokio>(60));
+}
+
+#[test]
+fn reads_many_files_concurrently_on_a_multi_threaded_runtime() {
+    run(multi_thread(), s::read_many_files::<Tokio>(60));
+}
+
+#[test]
+fn copies_a_file_with_direct_io() {
+    run(current_thread(), s::direct_copy::<Tokio>(8));
+}
+
+#[test]
+fn copies_a_file_with_direct_io_on_a_multi_threaded_runtime() {
+    run(multi_thread(), s::direct_copy::<Tokio>(16));
+}
+
+#[test]
+fn waits_for_a_socket_through_iocb_cmd_poll() {
+    run(current_thread(), s::poll_socket::<Tokio>());
+}
+
+#[test]
+fn a_poll_woken_from_another_task() {
+    run(multi_thread(), async {
+        let ctx = AsyncContext::<Tokio>::new(4).unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let waiter = tokio::spawn(ctx.submit(Op::poll(&a, PollFlags::IN)).unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "nothing was written yet");
+        b.write_all(b"x").unwrap();
+        let done = waiter.await.unwrap().unwrap();
+        assert_ne!(done.result().unwrap() & u64::from(PollFlags::IN.bits()), 0);
+    });
+}
+
+#[test]
+fn many_tasks_share_one_context_on_a_multi_threaded_runtime() {
+    run(multi_thread(), async {
+        let (ctx, _file, jobs) = s::shared_context_jobs::<Tokio>(24, 40);
+        let handles: Vec<_> = jobs.into_iter().map(tokio::spawn).collect();
+        let mut checked = 0;
+        for h in handles {
+            checked += h.await.expect("task");
+        }
+        // 40 rounds per task, every third one with a second block.
+        assert_eq!(checked, 24 * (40 + 14));
+        assert_eq!(ctx.in_flight(), 0);
+    });
+}
+
+#[test]
+fn many_tasks_share_one_context_on_a_current_thread_runtime() {
+    run(current_thread(), async {
+        let (ctx, _file, jobs) = s::shared_context_jobs::<Tokio>(16, 20);
+        let handles: Vec<_> = jobs.into_iter().map(tokio::spawn).collect();
+        let mut checked = 0;
+        for h in handles {
+            checked += h.await.expect("task");
+        }
+        assert_eq!(checked, 16 * (20 + 7));
+        assert_eq!(ctx.in_flight(), 0);
+    });
+}
+
+#[test]
+fn tasks_that_give_up_on_futures_do_not_stall_the_others() {
+    // Half the tasks time out on some of their reads (dropping the future at whatever
+    // point it was: possibly just after the reactor's wake-up went to it); the others
+    // must all finish.
+    run(multi_thread(), async {
+        let (ctx, _file, jobs) = s::shared_context_jobs::<Tokio>(8, 30);
+        let patient: Vec<_> = jobs.into_iter().map(tokio::spawn).collect();
+        let impatient: Vec<_> = (0..8u64)
+            .map(|t| {
+                let ctx = ctx.clone();
+                let (r, w) = UnixStream::pair().unwrap();
+                tokio::spawn(async move {
+                    // The other end stays open: the socket never becomes readable.
+                    let _w = w;
+                    let mut gave_up = 0;
+                    for i in 0..30u64 {
+                        let poll = ctx.submit(Op::poll(&r, PollFlags::IN)).unwrap();
+                        let wait = Duration::from_micros(20 + (t * 31 + i * 17) % 200);
+                        if tokio::time::timeout(wait, poll).await.is_err() {
+                            gave_up += 1;
+                        }
+                    }
+                    gave_up
+                })
+            })
+            .collect();
+        for h in impatient {
+            assert_eq!(h.await.unwrap(), 30, "the sockets never become readable");
+        }
+        let mut checked = 0;
+        for h in patient {
+            checked += h.await.unwrap();
+        }
+        assert_eq!(checked, 8 * (30 + 10));
+        s::settle(&ctx);
+    });
+}
+
+#[test]
+fn dropping_a_poll_future_cancels_the_request() {
+    run(current_thread(), s::dropping_a_poll_cancels_it::<Tokio>());
+}
+
+#[test]
+fn a_timed_out_poll_is_cancelled() {
+    run(current_thread(), async {
+        let ctx = AsyncContext::<Tokio>::new(4).unwrap();
+        let (a, _b) = UnixStream::pair().unwrap();
+        let poll = ctx.submit(Op::poll(&a, PollFlags::IN)).unwrap();
+        let timed_out = tokio::time::timeout(Duration::from_millis(10), poll).await;
+        assert!(timed_out.is_err(), "the socket never becomes readable");
+        s::settle(&ctx);
+    });
+}
+
+#[test]
+fn dropped_futures_keep_their_buffers_until_completion() {
+    run(
+        current_thread(),
+        s::dropped_futures_keep_their_buffers::<Tokio>(),
+    );
+}
+
+#[test]
+fn dropped_futures_keep_their_buffers_on_a_multi_threaded_runtime() {
+    run(
+        multi_thread(),
+        s::dropped_futures_keep_their_buffers::<Tokio>(),
+    );
+}
+
+#[test]
+fn futures_outlive_the_last_context_handle() {
+    run(current_thread(), s::futures_outlive_the_handle::<Tokio>());
+}
+
+#[test]
+fn a_forgotten_future_stops_nothing() {
+    run(
+        current_thread(),
+        s::a_forgotten_future_stops_nothing::<Tokio>(),
+    );
+}
+
+#[test]
+fn polling_after_completion_is_an_error() {
+    run(
+        current_thread(),
+        s::polling_after_completion_is_an_error::<Tokio>(),
+    );
+}
+
+#[test]
+fn outside_a_runtime_is_an_error() {
+    let err = AsyncContext::<Tokio>::new(4).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
+}
+
+#[test]
+fn a_runtime_without_io_is_an_error() {
+    let rt = Builder::new_current_thread().enable_time().build().unwrap();
+    let err = rt.block_on(async { AsyncContext::<Tokio>::new(4).unwrap_err() });
+    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
+}
+
+#[test]
+fn a_bad_size_is_an_error() {
+    let rt = current_thread();
+    let err = rt.block_on(async { AsyncContext::<Tokio>::new(0).unwrap_err() });
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+}
+
+#[test]
+fn contexts_are_shareable_and_futures_spawnable() {
+    s::assert_handle_and_future_traits::<Tokio>();
+}
+
+#[test]
+fn futures_and_context_dropped_after_the_runtime_are_fine() {
+    let _watchdog = Watchdog::new(LIMIT, "drops after the runtime");
+    let (a, _b) = UnixStream::pair().unwrap();
+    let file = support::TempFile::new(support::Fs::Tmpfs, "async-after-rt", b"abcdef");
+    let f = file.open_ro();
+    let rt = current_thread();
+    let (ctx, mut polls, reads) = rt.block_on(async {
+        let ctx = AsyncContext::<Tokio>::new(8).unwrap();
+        let polls: Vec<_> = (0..3)
+            .map(|_| ctx.submit(Op::poll(&a, PollFlags::IN)).unwrap())
+            .collect();
+        let reads: Vec<_> = (0..3)
+            .map(|_| ctx.submit(Op::read(&f, vec![0u8; 6], 0)).unwrap())
+            .collect();
+        (ctx, polls, reads)
+    });
+    drop(rt);
+    // Polled without a runtime: the reads are in the ring already, and come back; the
+    // polls cannot wait any more and say so.
+    for mut read in reads {
+        match s::poll_once(&mut read) {
+            std::task::Poll::Ready(done) => {
+                assert_eq!(done.unwrap().into_buf().unwrap(), b"abcdef");
+            }
+            std::task::Poll::Pending => panic!("a read on tmpfs completes in io_submit"),
+        }
+    }
+    assert!(matches!(
+        s::poll_once(&mut polls[0]),
+        std::task::Poll::Ready(Err(_))
+    ));
+    drop(polls);
+    s::settle(&ctx);
+    drop(ctx);
+}
