@@ -230,9 +230,12 @@ fn setup_rejects_0_and_huge_sizes() {
     assert_eq!(setup(0x4000_0000), Err(Errno::INVAL));
     assert_eq!(setup(0x7fff_ffff), Err(Errno::INVAL));
     assert_eq!(setup(u32::MAX), Err(Errno::INVAL));
-    // ...except 0x80000000, whose doubling wraps to 0, which the kernel reports as
-    // EAGAIN (its "!nr_events" check sits with the aio-max-nr one).
+    // ...except 0x8000_0000 to 0x8040_0000, whose doubling wraps to at most 8M slots:
+    // those pass the size check and fail the aio-max-nr one, which counts the requested
+    // (unwrapped) number: EAGAIN.
     assert_eq!(setup(0x8000_0000), Err(Errno::AGAIN), "doubling wraps to 0");
+    assert_eq!(setup(0x8040_0000), Err(Errno::AGAIN), "wraps to exactly 8M");
+    assert_eq!(setup(0x8040_0001), Err(Errno::INVAL), "wraps to just above 8M");
 }
 
 #[test]

@@ -69,8 +69,8 @@ pub use rustix::io::Errno;
 ///
 /// # Errors
 /// - `EINVAL`: `*ctxp` is not 0, or `nr_events` is 0 or too large (above 0x40_0000 on
-///   Linux 6.18, except that the kernel doubles the count in 32 bits, so from
-///   0x8000_0000 on it wraps and the answer is `EAGAIN`).
+///   Linux 6.18; the kernel doubles the count in 32 bits, so 0x8000_0000 to
+///   0x8040_0000 wrap to a small ring and get `EAGAIN` from the budget check instead).
 /// - `EAGAIN`: `nr_events` exceeds what is left of the system-wide
 ///   `/proc/sys/fs/aio-max-nr`.
 /// - `EFAULT`: `ctxp` is not valid.
