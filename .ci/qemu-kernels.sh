@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(qemu-system-arm qemu-system-misc qemu-system-x86 gcc-aarch64-linux-gnu
-    gcc-s390x-linux-gnu gcc-i686-linux-gnu gcc-arm-linux-gnueabihf gzip)
+    gcc-s390x-linux-gnu gcc-i686-linux-gnu gcc-arm-linux-gnueabihf gzip e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

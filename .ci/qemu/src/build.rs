@@ -2,6 +2,7 @@
 
 use crate::arch::Arch;
 use crate::cpio;
+use crate::kernel::Kernel;
 use crate::protocol::{Entry, MANIFEST};
 use crate::vm::Image;
 use serde_json::Value;
@@ -103,8 +104,11 @@ fn cargo_executables(arch: &Arch, args: &[&str], cwd: &Path) -> Result<Vec<Artif
     Ok(found)
 }
 
+/// The size of the ext4 file system the VM mounts on the tests' `CARGO_TARGET_TMPDIR`.
+const EXT4_SIZE: &str = "64M";
+
 /// Builds everything for `arch` and writes `target/qemu/<arch>/initramfs.gz`.
-pub fn image(repo: &Repo, arch: &Arch) -> Result<Image, String> {
+pub fn image(repo: &Repo, arch: &Arch, kernel: &Kernel) -> Result<Image, String> {
     let root = repo.root.as_path();
     let tests = cargo_executables(arch, &["test", "-p", "rawaio", "--tests", "--no-run"], root)?;
     let examples = cargo_executables(arch, &["build", "-p", "rawaio", "--examples"], root)?;
@@ -129,8 +133,35 @@ pub fn image(repo: &Repo, arch: &Arch) -> Result<Image, String> {
         .find(|a| a.name == "rawaio-qemu-init")
         .ok_or("no init binary was built")?;
 
-    let mut entries = vec![Entry::Tmpfs(repo.target_dir.join("tmp").to_string_lossy().into())];
+    let out_dir = qemu_target.join(arch.name);
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+
+    let mut entries = Vec::new();
     let mut files: Vec<(String, PathBuf)> = vec![("/init".into(), init.path)];
+    for m in &kernel.modules {
+        let path = format!("/m/{}", m.file_name().unwrap_or_default().to_string_lossy());
+        entries.push(Entry::Module(path.clone()));
+        files.push((path, m.clone()));
+    }
+    // The tests' "disk" directory (CARGO_TARGET_TMPDIR, ext4 on the host) is ext4 here
+    // too: a fresh file system on a loop device.
+    let ext4 = out_dir.join("ext4.img");
+    let _ = std::fs::remove_file(&ext4);
+    let status = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "rawaio"])
+        .arg(&ext4)
+        .arg(EXT4_SIZE)
+        .status()
+        .map_err(|e| format!("mkfs.ext4: {e}"))?;
+    if !status.success() {
+        return Err("mkfs.ext4 failed".into());
+    }
+    entries.push(Entry::Ext4 {
+        image: "/ext4.img".into(),
+        // CARGO_TARGET_TMPDIR of a cross build.
+        dir: repo.target_dir.join(arch.target).join("tmp").to_string_lossy().into(),
+    });
+    files.push(("/ext4.img".into(), ext4));
     let mut n_tests = 0;
     for t in tests {
         // The library's unit tests are named after the crate.
@@ -163,8 +194,6 @@ pub fn image(repo: &Repo, arch: &Arch) -> Result<Image, String> {
         root.join("Cargo.toml"),
     ));
 
-    let out_dir = qemu_target.join(arch.name);
-    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
     let path = out_dir.join("initramfs.gz");
     let manifest: String = entries.iter().map(|e| e.to_line() + "\n").collect();
     let bytes = pack(&path, &manifest, &files)?;
@@ -180,7 +209,7 @@ pub fn image(repo: &Repo, arch: &Arch) -> Result<Image, String> {
 /// Writes the gzip'd cpio: the directories, /dev/console, the manifest and the files.
 fn pack(path: &Path, manifest: &str, files: &[(String, PathBuf)]) -> Result<u64, String> {
     let mut dirs = BTreeSet::new();
-    for d in ["/dev", "/proc", "/sys", "/tmp", "/t", "/x"] {
+    for d in ["/dev", "/proc", "/sys", "/tmp", "/t", "/x", "/m"] {
         dirs.insert(d.to_string());
     }
     for (dest, _) in files {
@@ -209,7 +238,12 @@ fn pack(path: &Path, manifest: &str, files: &[(String, PathBuf)]) -> Result<u64,
         for (dest, src) in files {
             let data = std::fs::read(src)
                 .map_err(|e| std::io::Error::other(format!("{}: {e}", src.display())))?;
-            w.file(dest, 0o755, &data)?;
+            let mode = if dest.starts_with("/t/") || dest.starts_with("/x/") || dest == "/init" {
+                0o755
+            } else {
+                0o644
+            };
+            w.file(dest, mode, &data)?;
         }
         let mut inner = w.finish()?;
         std::io::Write::flush(&mut inner)?;

@@ -81,8 +81,11 @@ fn run() -> Result<(), String> {
         .collect::<Result<_, _>>()?;
 
     for e in &entries {
-        if let Entry::Tmpfs(dir) = e {
-            mount_fs("tmpfs", dir)?;
+        match e {
+            Entry::Module(path) => load_module(path)?,
+            Entry::Tmpfs(dir) => mount_fs("tmpfs", dir)?,
+            Entry::Ext4 { image, dir } => mount_ext4(image, dir)?,
+            Entry::Test { .. } | Entry::Example { .. } => {}
         }
     }
     for e in &entries {
@@ -110,6 +113,52 @@ fn run() -> Result<(), String> {
         report(EXAMPLES, name, status, &output);
     }
     say("done");
+    Ok(())
+}
+
+fn load_module(path: &str) -> Result<(), String> {
+    let file = File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    match rustix::system::finit_module(&file, c"", 0) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(e) => Err(format!("loading {path}: {e}")),
+    }
+}
+
+/// Attaches `image` to a free loop device and mounts it as ext4 on `dir`.
+fn mount_ext4(image: &str, dir: &str) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    const LOOP_SET_FD: libc::c_ulong = 0x4C00;
+    const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
+    let control = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/loop-control")
+        .map_err(|e| format!("/dev/loop-control: {e}"))?;
+    // SAFETY: LOOP_CTL_GET_FREE takes no argument and returns a device number.
+    let n = unsafe { libc::ioctl(control.as_raw_fd(), LOOP_CTL_GET_FREE as _) };
+    if n < 0 {
+        return Err(format!("LOOP_CTL_GET_FREE: {}", std::io::Error::last_os_error()));
+    }
+    let device = format!("/dev/loop{n}");
+    let backing = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(image)
+        .map_err(|e| format!("{image}: {e}"))?;
+    let dev = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&device)
+        .map_err(|e| format!("{device}: {e}"))?;
+    // SAFETY: LOOP_SET_FD takes the backing file's descriptor by value.
+    let r = unsafe { libc::ioctl(dev.as_raw_fd(), LOOP_SET_FD as _, backing.as_raw_fd()) };
+    if r < 0 {
+        return Err(format!("LOOP_SET_FD: {}", std::io::Error::last_os_error()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
+    mount(device.as_str(), dir, "ext4", MountFlags::empty(), None)
+        .map_err(|e| format!("mount ext4 {device} on {dir}: {e}"))?;
+    println!("rawaio-qemu init: {image} is ext4 on {device}, mounted on {dir}");
     Ok(())
 }
 

@@ -8,7 +8,8 @@
 //! The lists are refreshed when older than a day (or with `RAWAIO_QEMU_REFRESH=1`).
 //! The flavour metapackage (`linux-image-arm64`, ...) names the current kernel package
 //! (`linux-image-6.1.0-50-arm64`); its `/boot/vmlinuz-*` is kept in
-//! `kernels/<package>_<version>/`. Without the network, the newest cached kernel of the
+//! `kernels/<package>_<version>/`, with the few modules of [`WANTED_MODULES`] and their
+//! dependencies (read from each module's `.modinfo`) in load order. Without the network, the newest cached kernel of the
 //! flavour is used, with a warning.
 
 use crate::arch::Arch;
@@ -26,7 +27,14 @@ pub struct Kernel {
     pub version: String,
     /// The kernel image.
     pub vmlinuz: PathBuf,
+    /// The modules to load, dependencies first.
+    pub modules: Vec<PathBuf>,
 }
+
+/// The modules the VM loads: an ext4 file system on a loop device gives the tests a
+/// disk file system with `O_DIRECT` (tmpfs has it only from Linux 6.6). ext4 asks the
+/// crypto API for crc32c at mount time, which no modprobe in the VM could answer.
+const WANTED_MODULES: &[&str] = &["loop", "crc32c_generic", "ext4"];
 
 pub fn cache_dir() -> Result<PathBuf, String> {
     let dir = match std::env::var_os("RAWAIO_QEMU_CACHE") {
@@ -48,6 +56,9 @@ fn apt_options(cache: &Path) -> Vec<String> {
         format!("Dir::Cache={}", cache.join("apt/cache").display()),
         "-o".into(),
         "Acquire::Languages=none".into(),
+        // The cache is root's: apt's unprivileged download user could not write it.
+        "-o".into(),
+        "APT::Sandbox::User=root".into(),
     ];
     for a in &crate::arch::ALL {
         o.push("-o".into());
@@ -161,14 +172,10 @@ fn fetch(
     version: String,
 ) -> Result<Kernel, String> {
     let dir = kernel_dir(cache, &package, &version);
-    let vmlinuz = dir.join("vmlinuz");
-    if vmlinuz.is_file() {
-        return Ok(Kernel {
-            package,
-            version,
-            vmlinuz,
-        });
+    if let Some(k) = load_cached(&dir, &package, &version) {
+        return Ok(k);
     }
+    let _ = std::fs::remove_dir_all(&dir);
     println!("[{}] downloading {package} {version}", arch.name);
     let work = cache.join(format!("download-{}", arch.name));
     let _ = std::fs::remove_dir_all(&work);
@@ -189,10 +196,15 @@ fn fetch(
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "deb"))
         .ok_or("apt-get download left no .deb")?;
-    // Only /boot: the modules are not needed (the tests use tmpfs and built-in drivers).
+    // /boot, and the module directories the wanted modules and their dependencies are in.
     let status = Command::new("sh")
         .arg("-c")
-        .arg("dpkg-deb --fsys-tarfile \"$1\" | tar -x -C \"$2\" --wildcards './boot/vmlinu*' './boot/config-*'")
+        .arg(
+            "dpkg-deb --fsys-tarfile \"$1\" | tar -x -C \"$2\" --wildcards './boot/vmlinu*' \
+             './boot/config-*' './lib/modules/*/modules.builtin' './lib/modules/*/kernel/fs/*' \
+             './lib/modules/*/kernel/lib/*' './lib/modules/*/kernel/crypto/*' \
+             './lib/modules/*/kernel/drivers/block/*'",
+        )
         .arg("sh")
         .arg(&deb)
         .arg(&work)
@@ -220,13 +232,103 @@ fn fetch(
     if let Some(c) = config {
         std::fs::rename(c, tmp.join("config")).map_err(|e| e.to_string())?;
     }
+    let modules_root = std::fs::read_dir(work.join("lib/modules"))
+        .map_err(|e| format!("{package}: no /lib/modules: {e}"))?
+        .flatten()
+        .next()
+        .ok_or(format!("{package}: empty /lib/modules"))?
+        .path();
+    let order = module_order(&modules_root, WANTED_MODULES)?;
+    std::fs::create_dir_all(tmp.join("modules")).map_err(|e| e.to_string())?;
+    for (i, (name, path)) in order.iter().enumerate() {
+        std::fs::rename(path, tmp.join(format!("modules/{i:02}-{name}.ko")))
+            .map_err(|e| e.to_string())?;
+    }
     std::fs::rename(&tmp, &dir).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&work);
-    Ok(Kernel {
-        package,
-        version,
+    load_cached(&dir, &package, &version).ok_or(format!("{}: incomplete", dir.display()))
+}
+
+/// A complete cached kernel: the image and its modules directory.
+fn load_cached(dir: &Path, package: &str, version: &str) -> Option<Kernel> {
+    let vmlinuz = dir.join("vmlinuz");
+    let mut modules: Vec<PathBuf> = std::fs::read_dir(dir.join("modules"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    modules.sort();
+    (vmlinuz.is_file() && !modules.is_empty()).then(|| Kernel {
+        package: package.to_string(),
+        version: version.to_string(),
         vmlinuz,
+        modules,
     })
+}
+
+/// The modules to load for `wanted`, dependencies first, as (name, path); modules built
+/// into the kernel (`modules.builtin`) are left out.
+fn module_order(root: &Path, wanted: &[&str]) -> Result<Vec<(String, PathBuf)>, String> {
+    let norm = |s: &str| s.replace('-', "_");
+    let mut index = HashMap::new();
+    let mut stack = vec![root.join("kernel")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| e.to_string())?.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Some(stem) = p.file_name().and_then(|n| n.to_str()?.strip_suffix(".ko")) {
+                index.insert(norm(stem), p);
+            }
+        }
+    }
+    let builtin: Vec<String> = std::fs::read_to_string(root.join("modules.builtin"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| Some(norm(l.rsplit('/').next()?.strip_suffix(".ko")?)))
+        .collect();
+    let mut order = Vec::new();
+    fn visit(
+        name: &str,
+        index: &HashMap<String, PathBuf>,
+        builtin: &[String],
+        order: &mut Vec<(String, PathBuf)>,
+        depth: usize,
+    ) -> Result<(), String> {
+        if order.iter().any(|(n, _)| n == name) || builtin.iter().any(|b| b == name) {
+            return Ok(());
+        }
+        if depth > 32 {
+            return Err(format!("module dependencies too deep at {name}"));
+        }
+        let path = index
+            .get(name)
+            .ok_or(format!("module {name} is neither built in nor in the package"))?;
+        let data = std::fs::read(path).map_err(|e| e.to_string())?;
+        for dep in modinfo(&data, "depends").split(',').filter(|d| !d.is_empty()) {
+            visit(&dep.replace('-', "_"), index, builtin, order, depth + 1)?;
+        }
+        order.push((name.to_string(), path.clone()));
+        Ok(())
+    }
+    for w in wanted {
+        visit(&norm(w), &index, &builtin, &mut order, 0)?;
+    }
+    Ok(order)
+}
+
+/// A `key=value` of a module's `.modinfo` section (NUL-separated strings), found by
+/// scanning the file: "" when absent.
+fn modinfo(data: &[u8], key: &str) -> String {
+    let needle = format!("\0{key}=");
+    data.windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .map(|at| {
+            let v = &data[at + needle.len()..];
+            let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
+            String::from_utf8_lossy(&v[..end]).into_owned()
+        })
+        .unwrap_or_default()
 }
 
 /// The most recently cached kernel of this architecture's flavour.
@@ -238,19 +340,11 @@ fn newest_cached(cache: &Path, arch: &Arch) -> Option<Kernel> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let (package, version) = name.split_once('_')?;
-            let vmlinuz = e.path().join("vmlinuz");
-            let ok = package.ends_with(&format!("-{flavour}")) && vmlinuz.is_file();
+            if !package.ends_with(&format!("-{flavour}")) {
+                return None;
+            }
             let when = e.metadata().ok()?.modified().ok()?;
-            ok.then(|| {
-                (
-                    when,
-                    Kernel {
-                        package: package.to_string(),
-                        version: version.to_string(),
-                        vmlinuz,
-                    },
-                )
-            })
+            Some((when, load_cached(&e.path(), package, version)?))
         })
         .max_by_key(|(when, _)| *when)
         .map(|(_, k)| k)

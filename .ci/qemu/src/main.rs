@@ -100,12 +100,13 @@ fn run(opts: &Options) -> Result<bool, String> {
     );
 
     let (to_boot, booter_in) = mpsc::channel::<(&'static Arch, Result<vm::Image, String>)>();
+    let kernels_ref = &kernels;
     let reports = std::thread::scope(|s| {
         let booter = s.spawn(move || {
             let mut reports = Vec::new();
             for (arch, image) in booter_in {
                 let report = match image {
-                    Ok(image) => vm::boot_and_judge(arch, &kernels[arch.name], &image, opts.timeout),
+                    Ok(image) => vm::boot_and_judge(arch, &kernels_ref[arch.name], &image, opts.timeout),
                     Err(e) => vm::Report::broken(arch, format!("build failed: {e}")),
                 };
                 report.print();
@@ -115,7 +116,7 @@ fn run(opts: &Options) -> Result<bool, String> {
         });
         for &arch in &opts.arches {
             let t = Instant::now();
-            let image = build::image(&repo, arch);
+            let image = build::image(&repo, arch, &kernels[arch.name]);
             if let Ok(img) = &image {
                 println!(
                     "[{}] built and packed {} test binaries and {} examples in {:.1} s ({} MiB)",

@@ -32,6 +32,10 @@ pub const EXAMPLES: &str = "examples";
 pub enum Entry {
     /// A directory to mount a fresh tmpfs on (created first).
     Tmpfs(String),
+    /// A kernel module to load, in manifest order (dependencies first).
+    Module(String),
+    /// An ext4 image to attach to a loop device and mount on a directory.
+    Ext4 { image: String, dir: String },
     /// A libtest binary: its name and its path in the initramfs.
     Test { name: String, path: String },
     /// An example: its name, path and arguments.
@@ -47,6 +51,8 @@ impl Entry {
     pub fn to_line(&self) -> String {
         match self {
             Entry::Tmpfs(dir) => format!("tmpfs {dir}"),
+            Entry::Module(path) => format!("module {path}"),
+            Entry::Ext4 { image, dir } => format!("ext4 {image} {dir}"),
             Entry::Test { name, path } => format!("test {name} {path}"),
             Entry::Example { name, path, args } => {
                 let mut line = format!("example {name} {path}");
@@ -64,6 +70,11 @@ impl Entry {
         let mut words = line.split_whitespace();
         let entry = match words.next()? {
             "tmpfs" => Entry::Tmpfs(words.next()?.to_string()),
+            "module" => Entry::Module(words.next()?.to_string()),
+            "ext4" => Entry::Ext4 {
+                image: words.next()?.to_string(),
+                dir: words.next()?.to_string(),
+            },
             "test" => Entry::Test {
                 name: words.next()?.to_string(),
                 path: words.next()?.to_string(),
@@ -198,6 +209,11 @@ mod tests {
     fn manifest_lines_round_trip() {
         for e in [
             Entry::Tmpfs("/a/b".into()),
+            Entry::Module("/m/01-crc16.ko".into()),
+            Entry::Ext4 {
+                image: "/ext4.img".into(),
+                dir: "/a/c".into(),
+            },
             Entry::Test {
                 name: "sys_ring".into(),
                 path: "/t/sys_ring".into(),
