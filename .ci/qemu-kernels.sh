@@ -13,7 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(qemu-system-arm qemu-system-misc qemu-system-x86 gcc-aarch64-linux-gnu
-    gcc-s390x-linux-gnu gcc-i686-linux-gnu gcc-arm-linux-gnueabihf gzip e2fsprogs)
+    gcc-s390x-linux-gnu gcc-i686-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross
+    libc6-dev-s390x-cross libc6-dev-i386-cross libc6-dev-armhf-cross gzip e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

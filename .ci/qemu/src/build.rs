@@ -125,6 +125,7 @@ pub fn image(repo: &Repo, arch: &Arch, kernel: &Kernel) -> Result<Image, String>
             &qemu_target.to_string_lossy(),
             "--bin",
             "rawaio-qemu-init",
+            "--no-default-features",
         ],
         root,
     )?;

@@ -80,8 +80,8 @@ pub fn fetch_all(cache: &Path, arches: &[&Arch]) -> Result<HashMap<&'static str,
         .and_then(|t| SystemTime::now().duration_since(t).ok())
         .is_some_and(|age| age < Duration::from_secs(24 * 3600));
     let refresh = std::env::var_os("RAWAIO_QEMU_REFRESH").is_some_and(|v| v == "1");
-    let mut update_ok = fresh && !refresh;
-    if !update_ok {
+    let updated = !fresh || refresh;
+    if updated {
         println!("apt: updating the package lists of {}", cache.join("apt").display());
         let out = Command::new("apt-get")
             .args(&opts)
@@ -91,21 +91,20 @@ pub fn fetch_all(cache: &Path, arches: &[&Arch]) -> Result<HashMap<&'static str,
             .map_err(|e| format!("apt-get: {e}"))?;
         // A suite whose index fails (a mirror mid-sync, say) makes apt exit 100 while
         // the others are fine: judge by whether the package resolves below.
-        update_ok = out.status.success();
-        if !update_ok {
+        if !out.status.success() {
             println!(
                 "apt: update reported errors (going on with what it fetched):\n{}",
                 String::from_utf8_lossy(&out.stderr).trim()
             );
-        } else {
-            std::fs::write(&stamp, b"").map_err(|e| e.to_string())?;
         }
     }
     let mut kernels = HashMap::new();
+    let mut all_resolved = true;
     for &arch in arches {
         let k = match resolve(&opts, arch) {
             Ok((package, version)) => fetch(cache, &opts, arch, package, version)?,
             Err(e) => {
+                all_resolved = false;
                 let k = newest_cached(cache, arch).ok_or_else(|| {
                     format!("{}: cannot resolve the kernel ({e}) and none is cached", arch.name)
                 })?;
@@ -118,6 +117,11 @@ pub fn fetch_all(cache: &Path, arches: &[&Arch]) -> Result<HashMap<&'static str,
         };
         println!("[{}] kernel {} {}", arch.name, k.package, k.version);
         kernels.insert(arch.name, k);
+    }
+    // Lists good enough to resolve every kernel are kept for a day, even when a suite
+    // failed to update (the security suite's index mid-sync, say).
+    if updated && all_resolved {
+        std::fs::write(&stamp, b"").map_err(|e| e.to_string())?;
     }
     Ok(kernels)
 }
