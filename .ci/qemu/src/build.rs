@@ -47,8 +47,16 @@ impl Repo {
 fn example_args(name: &str) -> &'static [&'static str] {
     match name {
         "aio-bench" => &[
-            "--size", "8m", "--rw", "verify", "--engine", "rawaio,psync", "--reap", "all",
-            "--ios", "1024",
+            "--size",
+            "8m",
+            "--rw",
+            "verify",
+            "--engine",
+            "rawaio,psync",
+            "--reap",
+            "all",
+            "--ios",
+            "1024",
         ],
         "sum" => &["1024"],
         _ => &[],
@@ -68,7 +76,11 @@ fn cargo_executables(arch: &Arch, args: &[&str], cwd: &Path) -> Result<Vec<Artif
     let env = arch.cargo_env_prefix();
     let mut cmd = Command::new("cargo");
     cmd.args(args)
-        .args(["--target", arch.target, "--message-format=json-render-diagnostics"])
+        .args([
+            "--target",
+            arch.target,
+            "--message-format=json-render-diagnostics",
+        ])
         .current_dir(cwd)
         // Static glibc binaries, linked by Debian's cross gcc. Per-target variables, so
         // that they add to (not replace) the repository's per-target rustflags.
@@ -99,7 +111,11 @@ fn cargo_executables(arch: &Arch, args: &[&str], cwd: &Path) -> Result<Vec<Artif
     }
     let status = child.wait().map_err(|e| e.to_string())?;
     if !status.success() {
-        return Err(format!("cargo {} --target {} failed", args.join(" "), arch.target));
+        return Err(format!(
+            "cargo {} --target {} failed",
+            args.join(" "),
+            arch.target
+        ));
     }
     Ok(found)
 }
@@ -160,13 +176,22 @@ pub fn image(repo: &Repo, arch: &Arch, kernel: &Kernel) -> Result<Image, String>
     entries.push(Entry::Ext4 {
         image: "/ext4.img".into(),
         // CARGO_TARGET_TMPDIR of a cross build.
-        dir: repo.target_dir.join(arch.target).join("tmp").to_string_lossy().into(),
+        dir: repo
+            .target_dir
+            .join(arch.target)
+            .join("tmp")
+            .to_string_lossy()
+            .into(),
     });
     files.push(("/ext4.img".into(), ext4));
     let mut n_tests = 0;
     for t in tests {
         // The library's unit tests are named after the crate.
-        let name = if t.kind == "lib" { format!("{}-lib", t.name) } else { t.name };
+        let name = if t.kind == "lib" {
+            format!("{}-lib", t.name)
+        } else {
+            t.name
+        };
         let path = format!("/t/{name}");
         entries.push(Entry::Test {
             name,
@@ -179,7 +204,10 @@ pub fn image(repo: &Repo, arch: &Arch, kernel: &Kernel) -> Result<Image, String>
     for x in examples.into_iter().filter(|a| a.kind == "example") {
         let path = format!("/x/{}", x.name);
         entries.push(Entry::Example {
-            args: example_args(&x.name).iter().map(|s| s.to_string()).collect(),
+            args: example_args(&x.name)
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             name: x.name,
             path: path.clone(),
         });

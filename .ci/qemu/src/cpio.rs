@@ -136,7 +136,10 @@ mod tests {
         let data = at + 5 + (4 - (at + 5) % 4) % 4;
         assert_eq!(&out[data..data + 5], b"hello");
         // The device node carries 5:1 in rdevmajor/rdevminor.
-        let dev = out.windows(13).position(|w| w == b"dev/console\0\0").unwrap();
+        let dev = out
+            .windows(13)
+            .position(|w| w == b"dev/console\0\0")
+            .unwrap();
         let hdr = &out[dev - 110..dev];
         assert_eq!(&hdr[6 + 8 * 9..6 + 8 * 10], b"00000005");
         assert_eq!(&hdr[6 + 8 * 10..6 + 8 * 11], b"00000001");

@@ -23,7 +23,10 @@ pub fn update(path: &Path, reports: &[Report]) -> Result<Vec<String>, String> {
         if in_targets && line.starts_with("| target") {
             column = cells(&line).iter().position(|c| c == COLUMN);
             if column.is_none() {
-                return Err(format!("{}: the Targets table has no {COLUMN:?} column", path.display()));
+                return Err(format!(
+                    "{}: the Targets table has no {COLUMN:?} column",
+                    path.display()
+                ));
             }
         } else if let (true, Some(col)) = (in_targets && line.starts_with('|'), column) {
             let mut row = cells(&line);

@@ -137,7 +137,10 @@ fn mount_ext4(image: &str, dir: &str) -> Result<(), String> {
     // SAFETY: LOOP_CTL_GET_FREE takes no argument and returns a device number.
     let n = unsafe { libc::ioctl(control.as_raw_fd(), LOOP_CTL_GET_FREE as _) };
     if n < 0 {
-        return Err(format!("LOOP_CTL_GET_FREE: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "LOOP_CTL_GET_FREE: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     let device = format!("/dev/loop{n}");
     let backing = std::fs::OpenOptions::new()
@@ -271,7 +274,5 @@ fn run_child(mut cmd: Command, deadline: Duration) -> Result<(Outcome, String), 
 
 /// As PID 1, collects the exit status of any process a test left behind.
 fn reap_orphans() {
-    while let Ok(Some(_)) = rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG)
-    {
-    }
+    while let Ok(Some(_)) = rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG) {}
 }

@@ -82,7 +82,10 @@ pub fn fetch_all(cache: &Path, arches: &[&Arch]) -> Result<HashMap<&'static str,
     let refresh = std::env::var_os("RAWAIO_QEMU_REFRESH").is_some_and(|v| v == "1");
     let updated = !fresh || refresh;
     if updated {
-        println!("apt: updating the package lists of {}", cache.join("apt").display());
+        println!(
+            "apt: updating the package lists of {}",
+            cache.join("apt").display()
+        );
         let out = Command::new("apt-get")
             .args(&opts)
             .args(["-q", "update"])
@@ -98,23 +101,42 @@ pub fn fetch_all(cache: &Path, arches: &[&Arch]) -> Result<HashMap<&'static str,
             );
         }
     }
+    // Resolved one by one (quick), then fetched and unpacked in parallel (unpacking a
+    // package decompresses all of it); apt's downloads themselves take turns.
+    let resolved: Vec<_> = arches.iter().map(|&a| (a, resolve(&opts, a))).collect();
+    let all_resolved = resolved.iter().all(|(_, r)| r.is_ok());
+    let apt_turn = std::sync::Mutex::new(());
+    let fetched: Vec<Result<Kernel, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = resolved
+            .into_iter()
+            .map(|(arch, r)| {
+                let (opts, apt_turn) = (&opts, &apt_turn);
+                s.spawn(move || match r {
+                    Ok((package, version)) => fetch(cache, opts, apt_turn, arch, package, version),
+                    Err(e) => {
+                        let k = newest_cached(cache, arch).ok_or_else(|| {
+                            format!(
+                                "{}: cannot resolve the kernel ({e}) and none is cached",
+                                arch.name
+                            )
+                        })?;
+                        println!(
+                            "[{}] warning: {e}; using the cached {} {}",
+                            arch.name, k.package, k.version
+                        );
+                        Ok(k)
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("fetch thread panicked"))
+            .collect()
+    });
     let mut kernels = HashMap::new();
-    let mut all_resolved = true;
-    for &arch in arches {
-        let k = match resolve(&opts, arch) {
-            Ok((package, version)) => fetch(cache, &opts, arch, package, version)?,
-            Err(e) => {
-                all_resolved = false;
-                let k = newest_cached(cache, arch).ok_or_else(|| {
-                    format!("{}: cannot resolve the kernel ({e}) and none is cached", arch.name)
-                })?;
-                println!(
-                    "[{}] warning: {e}; using the cached {} {}",
-                    arch.name, k.package, k.version
-                );
-                k
-            }
-        };
+    for (&arch, k) in arches.iter().zip(fetched) {
+        let k = k?;
         println!("[{}] kernel {} {}", arch.name, k.package, k.version);
         kernels.insert(arch.name, k);
     }
@@ -146,7 +168,10 @@ fn apt_cache(opts: &[String], args: &[&str]) -> Result<String, String> {
 /// The kernel package the flavour metapackage depends on, and its candidate version.
 fn resolve(opts: &[String], arch: &Arch) -> Result<(String, String), String> {
     let meta = format!("{}:{}", arch.kernel_meta, arch.deb_arch);
-    let deps = apt_cache(opts, &["depends", "--no-recommends", "--no-suggests", &meta])?;
+    let deps = apt_cache(
+        opts,
+        &["depends", "--no-recommends", "--no-suggests", &meta],
+    )?;
     let package = deps
         .lines()
         .filter_map(|l| l.trim().trim_start_matches('|').strip_prefix("Depends: "))
@@ -171,6 +196,7 @@ fn kernel_dir(cache: &Path, package: &str, version: &str) -> PathBuf {
 fn fetch(
     cache: &Path,
     opts: &[String],
+    apt_turn: &std::sync::Mutex<()>,
     arch: &Arch,
     package: String,
     version: String,
@@ -184,13 +210,19 @@ fn fetch(
     let work = cache.join(format!("download-{}", arch.name));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let turn = apt_turn.lock().unwrap_or_else(|e| e.into_inner());
     let status = Command::new("apt-get")
         .args(opts)
-        .args(["-q", "download", &format!("{package}:{}={version}", arch.deb_arch)])
+        .args([
+            "-q",
+            "download",
+            &format!("{package}:{}={version}", arch.deb_arch),
+        ])
         .current_dir(&work)
         .stdin(Stdio::null())
         .status()
         .map_err(|e| format!("apt-get download: {e}"))?;
+    drop(turn);
     if !status.success() {
         return Err(format!("apt-get download {package} failed"));
     }
@@ -220,7 +252,10 @@ fn fetch(
     let boot = work.join("boot");
     let mut image = None;
     let mut config = None;
-    for e in std::fs::read_dir(&boot).map_err(|e| e.to_string())?.flatten() {
+    for e in std::fs::read_dir(&boot)
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with("vmlinu") {
             image = Some(e.path());
@@ -305,11 +340,14 @@ fn module_order(root: &Path, wanted: &[&str]) -> Result<Vec<(String, PathBuf)>, 
         if depth > 32 {
             return Err(format!("module dependencies too deep at {name}"));
         }
-        let path = index
-            .get(name)
-            .ok_or(format!("module {name} is neither built in nor in the package"))?;
+        let path = index.get(name).ok_or(format!(
+            "module {name} is neither built in nor in the package"
+        ))?;
         let data = std::fs::read(path).map_err(|e| e.to_string())?;
-        for dep in modinfo(&data, "depends").split(',').filter(|d| !d.is_empty()) {
+        for dep in modinfo(&data, "depends")
+            .split(',')
+            .filter(|d| !d.is_empty())
+        {
             visit(&dep.replace('-', "_"), index, builtin, order, depth + 1)?;
         }
         order.push((name.to_string(), path.clone()));

@@ -94,10 +94,7 @@ fn run(opts: &Options) -> Result<bool, String> {
     let repo = build::Repo::discover()?;
     let cache = kernel::cache_dir()?;
     let kernels = kernel::fetch_all(&cache, &opts.arches)?;
-    println!(
-        "kernels ready after {:.1} s",
-        start.elapsed().as_secs_f64()
-    );
+    println!("kernels ready after {:.1} s", start.elapsed().as_secs_f64());
 
     let (to_boot, booter_in) = mpsc::channel::<(&'static Arch, Result<vm::Image, String>)>();
     let kernels_ref = &kernels;
@@ -106,7 +103,9 @@ fn run(opts: &Options) -> Result<bool, String> {
             let mut reports = Vec::new();
             for (arch, image) in booter_in {
                 let report = match image {
-                    Ok(image) => vm::boot_and_judge(arch, &kernels_ref[arch.name], &image, opts.timeout),
+                    Ok(image) => {
+                        vm::boot_and_judge(arch, &kernels_ref[arch.name], &image, opts.timeout)
+                    }
                     Err(e) => vm::Report::broken(arch, format!("build failed: {e}")),
                 };
                 report.print();
@@ -135,7 +134,10 @@ fn run(opts: &Options) -> Result<bool, String> {
         booter.join().expect("the boot thread panicked")
     });
 
-    println!("\n=== real-kernel results (qemu-system), {:.0} s in all", start.elapsed().as_secs_f64());
+    println!(
+        "\n=== real-kernel results (qemu-system), {:.0} s in all",
+        start.elapsed().as_secs_f64()
+    );
     let mut passed = 0;
     let mut failed = 0;
     for r in &reports {
@@ -146,7 +148,11 @@ fn run(opts: &Options) -> Result<bool, String> {
     let all_ok = reports.len() == opts.arches.len() && reports.iter().all(|r| r.ok());
     if let Some(path) = &opts.update_doc {
         let updated = doc::update(path, &reports)?;
-        println!("{}: updated the rows of {}", path.display(), updated.join(", "));
+        println!(
+            "{}: updated the rows of {}",
+            path.display(),
+            updated.join(", ")
+        );
     }
     println!("{passed} passed, {failed} failed");
     Ok(all_ok)

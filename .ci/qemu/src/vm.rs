@@ -112,17 +112,19 @@ impl Report {
 
 /// Boots `image` with `kernel`, waits for the VM to power off (or `timeout`), and
 /// checks that every planned test and example reported, and passed.
-pub fn boot_and_judge(arch: &'static Arch, kernel: &Kernel, image: &Image, timeout: Duration) -> Report {
+pub fn boot_and_judge(
+    arch: &'static Arch,
+    kernel: &Kernel,
+    image: &Image,
+    timeout: Duration,
+) -> Report {
     let mut report = Report::broken(arch, String::new());
     report.problems.clear();
     report.package = Some((kernel.package.clone(), kernel.version.clone()));
     let start = Instant::now();
     let log_path = image.path.with_file_name("console.log");
     let mut log = File::create(&log_path).ok();
-    let append = format!(
-        "console={} rdinit=/init panic=-1 quiet",
-        arch.console
-    );
+    let append = format!("console={} rdinit=/init panic=-1 quiet", arch.console);
     let mut cmd = Command::new(arch.qemu);
     cmd.args(arch.machine)
         .args(["-m", "1024", "-smp", "1"])
@@ -135,7 +137,10 @@ pub fn boot_and_judge(arch: &'static Arch, kernel: &Kernel, image: &Image, timeo
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    println!("[{}] booting {} {} ({:?})", arch.name, kernel.package, kernel.version, cmd);
+    println!(
+        "[{}] booting {} {} ({:?})",
+        arch.name, kernel.package, kernel.version, cmd
+    );
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return Report::broken(arch, format!("{}: {e}", arch.qemu)),
@@ -149,7 +154,11 @@ pub fn boot_and_judge(arch: &'static Arch, kernel: &Kernel, image: &Image, timeo
         std::thread::spawn(move || {
             let mut r = BufReader::new(pipe);
             let mut buf = Vec::new();
-            while r.read_until(b'\n', &mut buf).map(|n| n > 0).unwrap_or(false) {
+            while r
+                .read_until(b'\n', &mut buf)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {
                 let line = String::from_utf8_lossy(&buf).trim_end().to_string();
                 buf.clear();
                 if tx.send(line).is_err() {
@@ -170,9 +179,10 @@ pub fn boot_and_judge(arch: &'static Arch, kernel: &Kernel, image: &Image, timeo
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
-                report
-                    .problems
-                    .push(format!("timed out after {} s: qemu killed", timeout.as_secs()));
+                report.problems.push(format!(
+                    "timed out after {} s: qemu killed",
+                    timeout.as_secs()
+                ));
                 break;
             }
         };
@@ -212,7 +222,9 @@ pub fn boot_and_judge(arch: &'static Arch, kernel: &Kernel, image: &Image, timeo
                     }
                     let tests = report.results.entry(binary.clone()).or_default();
                     if tests.insert(test.clone(), status).is_some() {
-                        report.problems.push(format!("{binary} {test} reported twice"));
+                        report
+                            .problems
+                            .push(format!("{binary} {test} reported twice"));
                     }
                 }
                 Line::Note { binary, test, text } => {
@@ -238,10 +250,14 @@ pub fn boot_and_judge(arch: &'static Arch, kernel: &Kernel, image: &Image, timeo
     expected.push((EXAMPLES.to_string(), Some(image.examples)));
     for (binary, must) in expected {
         match plans.get(&binary) {
-            None => report.problems.push(format!("{binary}: no plan (never ran)")),
+            None => report
+                .problems
+                .push(format!("{binary}: no plan (never ran)")),
             Some(&n) => {
                 if let Some(m) = must.filter(|m| *m != n) {
-                    report.problems.push(format!("{binary}: planned {n}, packed {m}"));
+                    report
+                        .problems
+                        .push(format!("{binary}: planned {n}, packed {m}"));
                 }
                 if n == 0 && binary != EXAMPLES {
                     report.problems.push(format!("{binary}: lists no test"));
