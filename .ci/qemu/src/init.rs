@@ -62,8 +62,18 @@ fn run() -> Result<(), String> {
     mount_fs("sysfs", "/sys")?;
     mount_fs("devtmpfs", "/dev")?;
     mount_fs("tmpfs", "/dev/shm")?;
-    mount_fs("tmpfs", "/tmp")?;
+    // /tmp stays on the root file system, the initramfs's own tmpfs: a repository checked
+    // out under /tmp has files there (its Cargo.toml) that a new mount would hide.
 
+    let root_fs = rustix::fs::statfs("/").map(|s| s.f_type as u64 & 0xffff_ffff);
+    println!(
+        "rawaio-qemu init: / (and /tmp) is {}",
+        match root_fs {
+            Ok(0x0102_1994) => "tmpfs".to_string(),
+            Ok(0x8584_58f6) => "ramfs".to_string(),
+            other => format!("{other:x?}"),
+        }
+    );
     let uname = rustix::system::uname();
     say(&format!(
         "kernel {} {} {}",
