@@ -27,6 +27,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 rustup target add aarch64-unknown-linux-gnu s390x-unknown-linux-gnu i686-unknown-linux-gnu \
     armv7-unknown-linux-gnueabihf >/dev/null 2>&1
+# The runner's own unit tests (cpio writer, protocol, dates, console), then the runner.
+cargo test -q --release --manifest-path .ci/qemu/Cargo.toml --target-dir target/qemu
 cargo build -q --release --manifest-path .ci/qemu/Cargo.toml --target-dir target/qemu \
     --bin rawaio-qemu
 exec target/qemu/release/rawaio-qemu "$@"

@@ -191,7 +191,8 @@ pub fn boot_and_judge(
         }
         match Line::find(&line) {
             // Kernel messages, and the output of a failed test: shown, never judged.
-            None => println!("[{}] {line}", arch.name),
+            // (Terminal control sequences, such as SeaBIOS's screen clearing, are dropped.)
+            None => println!("[{}] {}", arch.name, printable(&line)),
             Some(Err(e)) => report.problems.push(e),
             Some(Ok(l)) => match l {
                 Line::Kernel {
@@ -281,4 +282,35 @@ pub fn boot_and_judge(
         ));
     }
     report
+}
+
+/// `line` without terminal escape sequences (`ESC [ params letter`, or `ESC` and one
+/// character) and other control characters but tabs.
+fn printable(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for p in chars.by_ref() {
+                    if p.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else if !c.is_control() || c == '\t' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escape_sequences_are_dropped() {
+        let seabios = "\u{1b}c\u{1b}[?7l\u{1b}[2J\u{1b}[0mSeaBIOS (version 1.16)\r";
+        assert_eq!(super::printable(seabios), "SeaBIOS (version 1.16)");
+        assert_eq!(super::printable("a\tb"), "a\tb");
+    }
 }
