@@ -33,7 +33,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (file, direct) = match open(true) {
         Ok(f) => (f, true),
-        Err(_) => (open(false)?, false),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            // The refused open may have created the file (tmpfs before Linux 6.6 does):
+            // it is ours, as `create_new` found nothing there.
+            let _ = std::fs::remove_file(&path);
+            (open(false)?, false)
+        }
+        Err(e) => return Err(e.into()),
     };
     let result = run(&file);
     std::fs::remove_file(&path)?;

@@ -154,6 +154,9 @@ fn open(path: &Path) -> io::Result<(File, Option<DioAlign>)> {
         }
         Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
             eprintln!("sum: {e}; falling back to buffered I/O");
+            // The refused open may have created the file (tmpfs before Linux 6.6 does):
+            // it is ours, as `create_new` found nothing there.
+            let _ = std::fs::remove_file(path);
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)

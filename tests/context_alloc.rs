@@ -182,7 +182,7 @@ fn steady_state_submit_and_reap_makes_no_allocation() {
         Ordering::Relaxed,
     );
     let expected = pattern(1, DEPTH * BLOCK);
-    let file = TempFile::new(Fs::Tmpfs, "alloc", &expected);
+    let file = TempFile::new(Fs::direct(), "alloc", &expected);
     let f = file.open_direct();
 
     // Prove the counter counts on this thread.

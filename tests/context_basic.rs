@@ -141,6 +141,9 @@ fn direct_round_trip(fs: Fs) {
 
 #[test]
 fn direct_read_write_on_tmpfs() {
+    if !Fs::tmpfs_takes_o_direct_or_skip() {
+        return;
+    }
     direct_round_trip(Fs::Tmpfs);
 }
 
@@ -215,7 +218,7 @@ fn vectored_read_write_buffered() {
 
 #[test]
 fn vectored_read_write_direct() {
-    let file = TempFile::new(Fs::Tmpfs, "basic-vectored-direct", &[]);
+    let file = TempFile::new(Fs::direct(), "basic-vectored-direct", &[]);
     let f = file.open_direct();
     let ctx = Context::<AlignedBuf>::new(4).unwrap();
     let a = pattern(6, 4096);
@@ -323,7 +326,7 @@ fn short_read_at_end_of_file() {
 
 #[test]
 fn short_direct_read_at_end_of_file() {
-    for fs in [Fs::Tmpfs, Fs::Disk] {
+    for fs in [Fs::direct(), Fs::Disk] {
         let data = pattern(9, 1000);
         let file = TempFile::new(fs, "basic-short-direct", &data);
         let f = file.open_direct();

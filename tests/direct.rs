@@ -45,16 +45,22 @@ fn fs_magic(fd: impl AsFd) -> u64 {
     rustix::fs::fstatfs(fd).expect("fstatfs").f_type as u64
 }
 
-/// The directory for tmpfs files, if `/dev/shm` is a tmpfs.
+/// The directory for tmpfs files, if `/dev/shm` is a tmpfs that takes `O_DIRECT`.
 fn tmpfs_dir() -> Option<&'static Path> {
     let dir = Path::new("/dev/shm");
     match File::open(dir) {
-        Ok(d) if fs_magic(&d) == TMPFS_MAGIC => Some(dir),
+        Ok(d) if fs_magic(&d) == TMPFS_MAGIC => {}
         _ => {
             eprintln!("skipped: /dev/shm is missing or not a tmpfs");
-            None
+            return None;
         }
     }
+    let probe = TempFile::new(dir);
+    if open_direct(&probe.path, &mut read_write()).is_err() {
+        eprintln!("skipped: tmpfs refuses O_DIRECT on this kernel (it takes it from Linux 6.6)");
+        return None;
+    }
+    Some(dir)
 }
 
 /// The directory for ext4 files, if the target directory is on ext4.

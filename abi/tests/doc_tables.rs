@@ -33,7 +33,7 @@ fn syscall_table_matches_the_crate() {
     let rows = doc_rows();
     let mut arches_documented = 0;
     for row in &rows {
-        assert_eq!(row.len(), 13, "row {row:?} should have 13 columns");
+        assert_eq!(row.len(), 14, "row {row:?} should have 14 columns");
         let t = table_for(&row[0]);
         let numbers: Vec<u32> = row[6..12]
             .iter()
@@ -65,6 +65,52 @@ fn syscall_table_matches_the_crate() {
     }
     let known: usize = ALL.iter().map(|t| t.arches.len()).sum();
     assert_eq!(arches_documented, known, "every architecture has a row");
+}
+
+/// The arches `.ci/qemu-kernels.sh` boots, by their row names.
+const BOOTED_UNDER_QEMU: [&str; 4] = ["x86", "aarch64", "arm", "s390x"];
+
+/// Whether `s` holds a date written YYYY-MM-DD.
+fn has_date(s: &str) -> bool {
+    s.as_bytes().windows(10).any(|w| {
+        w.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+    })
+}
+
+#[test]
+fn real_kernel_column_says_which_kernel_and_when() {
+    let doc = include_str!("../../docs/abi.md");
+    assert!(
+        doc.lines()
+            .any(|l| l.starts_with("| target") && l.contains("| verified on a real kernel |")),
+        "the Targets table has a 'verified on a real kernel' column"
+    );
+    for row in doc_rows() {
+        let cell = &row[13];
+        if BOOTED_UNDER_QEMU.contains(&row[0].as_str()) {
+            // Written by `.ci/qemu-kernels.sh --update-doc docs/abi.md`: the kernel
+            // release (which starts with its version), the Debian package version, the
+            // date.
+            assert!(
+                cell.contains("qemu-system") && has_date(cell),
+                "{}: {cell:?} names no qemu-system run with a date",
+                row[0]
+            );
+            let release = cell.split_whitespace().next().unwrap_or("");
+            assert!(
+                release.split('.').take(2).all(|n| n.parse::<u32>().is_ok()),
+                "{}: {cell:?} does not start with a kernel release",
+                row[0]
+            );
+        } else if row[0] == "x86_64" {
+            assert!(cell.starts_with("every CI run"), "x86_64: {cell:?}");
+        } else {
+            assert_eq!(cell, "-", "{}: not verified on a real kernel yet", row[0]);
+        }
+    }
 }
 
 #[test]

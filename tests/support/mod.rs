@@ -33,6 +33,37 @@ impl Fs {
             Fs::Disk => Path::new(env!("CARGO_TARGET_TMPDIR")),
         }
     }
+
+    /// Whether files here can be opened with `O_DIRECT` (tmpfs: Linux 6.6 and later).
+    pub fn takes_o_direct(self) -> bool {
+        let probe = TempFile::new(self, "probe-direct", &[]);
+        rawaio::direct::open_direct(probe.path(), OpenOptions::new().read(true)).is_ok()
+    }
+
+    /// For tests that need `O_DIRECT` on tmpfs in particular: false, with the reason
+    /// printed, on kernels whose tmpfs refuses it.
+    pub fn tmpfs_takes_o_direct_or_skip() -> bool {
+        let ok = Fs::Tmpfs.takes_o_direct();
+        if !ok {
+            eprintln!(
+                "skipped: tmpfs refuses O_DIRECT on this kernel (it takes it from Linux 6.6)"
+            );
+        }
+        ok
+    }
+
+    /// For tests that need direct I/O on any file system: tmpfs where it takes `O_DIRECT`,
+    /// else the disk (said on stderr).
+    pub fn direct() -> Fs {
+        if Fs::Tmpfs.takes_o_direct() {
+            Fs::Tmpfs
+        } else {
+            eprintln!(
+                "note: tmpfs refuses O_DIRECT on this kernel (before Linux 6.6): using the disk"
+            );
+            Fs::Disk
+        }
+    }
 }
 
 /// A file with a name unique to this process and call, removed on drop.

@@ -1,0 +1,393 @@
+//! Debian's kernels for the foreign architectures, resolved through apt and cached.
+//!
+//! apt runs with its own package lists and cache under the runner's cache directory and
+//! the foreign architectures given as options (`APT::Architectures`), so the host's dpkg
+//! architectures, package lists and locks are never touched: other people's apt runs on
+//! the same machine see nothing of it. The sources are the host's (Debian 12 here).
+//!
+//! The lists are refreshed when older than a day (or with `RAWAIO_QEMU_REFRESH=1`).
+//! The flavour metapackage (`linux-image-arm64`, ...) names the current kernel package
+//! (`linux-image-6.1.0-50-arm64`); its `/boot/vmlinuz-*` is kept in
+//! `kernels/<package>_<version>/`, with the few modules of [`WANTED_MODULES`] and their
+//! dependencies (read from each module's `.modinfo`) in load order. Without the network, the newest cached kernel of the
+//! flavour is used, with a warning.
+
+use crate::arch::Arch;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+/// A kernel ready to boot.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    /// Debian's package name, e.g. `linux-image-6.1.0-50-arm64`.
+    pub package: String,
+    /// Its version, e.g. `6.1.176-1`.
+    pub version: String,
+    /// The kernel image.
+    pub vmlinuz: PathBuf,
+    /// The modules to load, dependencies first.
+    pub modules: Vec<PathBuf>,
+}
+
+/// The modules the VM loads: an ext4 file system on a loop device gives the tests a
+/// disk file system with `O_DIRECT` (tmpfs has it only from Linux 6.6). ext4 asks the
+/// crypto API for crc32c at mount time, which no modprobe in the VM could answer.
+const WANTED_MODULES: &[&str] = &["loop", "crc32c_generic", "ext4"];
+
+pub fn cache_dir() -> Result<PathBuf, String> {
+    let dir = match std::env::var_os("RAWAIO_QEMU_CACHE") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let home = std::env::var_os("HOME").ok_or("neither RAWAIO_QEMU_CACHE nor HOME")?;
+            Path::new(&home).join(".cache/rawaio-qemu")
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+fn apt_options(cache: &Path) -> Vec<String> {
+    let mut o = vec![
+        "-o".into(),
+        format!("Dir::State::Lists={}", cache.join("apt/lists").display()),
+        "-o".into(),
+        format!("Dir::Cache={}", cache.join("apt/cache").display()),
+        "-o".into(),
+        "Acquire::Languages=none".into(),
+        // The cache is root's: apt's unprivileged download user could not write it.
+        "-o".into(),
+        "APT::Sandbox::User=root".into(),
+    ];
+    for a in &crate::arch::ALL {
+        o.push("-o".into());
+        o.push(format!("APT::Architectures::={}", a.deb_arch));
+    }
+    o
+}
+
+/// Resolves and caches the kernel of every architecture in `arches`.
+pub fn fetch_all(cache: &Path, arches: &[&Arch]) -> Result<HashMap<&'static str, Kernel>, String> {
+    for d in ["apt/lists/partial", "apt/cache/archives/partial", "kernels"] {
+        std::fs::create_dir_all(cache.join(d)).map_err(|e| format!("{d}: {e}"))?;
+    }
+    let opts = apt_options(cache);
+    let stamp = cache.join("apt/updated");
+    let fresh = std::fs::metadata(&stamp)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age < Duration::from_secs(24 * 3600));
+    let refresh = std::env::var_os("RAWAIO_QEMU_REFRESH").is_some_and(|v| v == "1");
+    let updated = !fresh || refresh;
+    if updated {
+        println!(
+            "apt: updating the package lists of {}",
+            cache.join("apt").display()
+        );
+        let out = Command::new("apt-get")
+            .args(&opts)
+            .args(["-q", "update"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("apt-get: {e}"))?;
+        // A suite whose index fails (a mirror mid-sync, say) makes apt exit 100 while
+        // the others are fine: judge by whether the package resolves below.
+        if !out.status.success() {
+            println!(
+                "apt: update reported errors (going on with what it fetched):\n{}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    // Resolved one by one (quick), then fetched and unpacked in parallel (unpacking a
+    // package decompresses all of it); apt's downloads themselves take turns.
+    let resolved: Vec<_> = arches.iter().map(|&a| (a, resolve(&opts, a))).collect();
+    let all_resolved = resolved.iter().all(|(_, r)| r.is_ok());
+    let apt_turn = std::sync::Mutex::new(());
+    let fetched: Vec<Result<Kernel, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = resolved
+            .into_iter()
+            .map(|(arch, r)| {
+                let (opts, apt_turn) = (&opts, &apt_turn);
+                s.spawn(move || match r {
+                    Ok((package, version)) => fetch(cache, opts, apt_turn, arch, package, version),
+                    Err(e) => {
+                        let k = newest_cached(cache, arch).ok_or_else(|| {
+                            format!(
+                                "{}: cannot resolve the kernel ({e}) and none is cached",
+                                arch.name
+                            )
+                        })?;
+                        println!(
+                            "[{}] warning: {e}; using the cached {} {}",
+                            arch.name, k.package, k.version
+                        );
+                        Ok(k)
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("fetch thread panicked"))
+            .collect()
+    });
+    let mut kernels = HashMap::new();
+    for (&arch, k) in arches.iter().zip(fetched) {
+        let k = k?;
+        println!("[{}] kernel {} {}", arch.name, k.package, k.version);
+        kernels.insert(arch.name, k);
+    }
+    // Lists good enough to resolve every kernel are kept for a day, even when a suite
+    // failed to update (the security suite's index mid-sync, say).
+    if updated && all_resolved {
+        std::fs::write(&stamp, b"").map_err(|e| e.to_string())?;
+    }
+    Ok(kernels)
+}
+
+fn apt_cache(opts: &[String], args: &[&str]) -> Result<String, String> {
+    let out = Command::new("apt-cache")
+        .args(opts)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("apt-cache: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "apt-cache {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The kernel package the flavour metapackage depends on, and its candidate version.
+fn resolve(opts: &[String], arch: &Arch) -> Result<(String, String), String> {
+    let meta = format!("{}:{}", arch.kernel_meta, arch.deb_arch);
+    let deps = apt_cache(
+        opts,
+        &["depends", "--no-recommends", "--no-suggests", &meta],
+    )?;
+    let package = deps
+        .lines()
+        .filter_map(|l| l.trim().trim_start_matches('|').strip_prefix("Depends: "))
+        .map(|p| p.split(':').next().unwrap_or(p).trim())
+        .find(|p| p.starts_with("linux-image-") && p != &arch.kernel_meta)
+        .ok_or(format!("{meta} names no linux-image package"))?
+        .to_string();
+    let policy = apt_cache(opts, &["policy", &format!("{package}:{}", arch.deb_arch)])?;
+    let version = policy
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Candidate: "))
+        .filter(|v| *v != "(none)")
+        .ok_or(format!("{package}: no candidate version"))?
+        .to_string();
+    Ok((package, version))
+}
+
+fn kernel_dir(cache: &Path, package: &str, version: &str) -> PathBuf {
+    cache.join("kernels").join(format!("{package}_{version}"))
+}
+
+fn fetch(
+    cache: &Path,
+    opts: &[String],
+    apt_turn: &std::sync::Mutex<()>,
+    arch: &Arch,
+    package: String,
+    version: String,
+) -> Result<Kernel, String> {
+    let dir = kernel_dir(cache, &package, &version);
+    if let Some(k) = load_cached(&dir, &package, &version) {
+        return Ok(k);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("[{}] downloading {package} {version}", arch.name);
+    let work = cache.join(format!("download-{}", arch.name));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let turn = apt_turn.lock().unwrap_or_else(|e| e.into_inner());
+    let status = Command::new("apt-get")
+        .args(opts)
+        .args([
+            "-q",
+            "download",
+            &format!("{package}:{}={version}", arch.deb_arch),
+        ])
+        .current_dir(&work)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("apt-get download: {e}"))?;
+    drop(turn);
+    if !status.success() {
+        return Err(format!("apt-get download {package} failed"));
+    }
+    let deb = std::fs::read_dir(&work)
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .ok_or("apt-get download left no .deb")?;
+    // /boot, and the module directories the wanted modules and their dependencies are in.
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(
+            "dpkg-deb --fsys-tarfile \"$1\" | tar -x -C \"$2\" --wildcards './boot/vmlinu*' \
+             './boot/config-*' './lib/modules/*/modules.builtin' './lib/modules/*/kernel/fs/*' \
+             './lib/modules/*/kernel/lib/*' './lib/modules/*/kernel/crypto/*' \
+             './lib/modules/*/kernel/drivers/block/*'",
+        )
+        .arg("sh")
+        .arg(&deb)
+        .arg(&work)
+        .status()
+        .map_err(|e| format!("dpkg-deb: {e}"))?;
+    if !status.success() {
+        return Err(format!("extracting {}", deb.display()));
+    }
+    let boot = work.join("boot");
+    let mut image = None;
+    let mut config = None;
+    for e in std::fs::read_dir(&boot)
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("vmlinu") {
+            image = Some(e.path());
+        } else if name.starts_with("config-") {
+            config = Some(e.path());
+        }
+    }
+    let image = image.ok_or(format!("{package} has no /boot/vmlinuz"))?;
+    let tmp = cache.join(format!("kernels/.partial-{}", arch.name));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    std::fs::rename(&image, tmp.join("vmlinuz")).map_err(|e| e.to_string())?;
+    if let Some(c) = config {
+        std::fs::rename(c, tmp.join("config")).map_err(|e| e.to_string())?;
+    }
+    let modules_root = std::fs::read_dir(work.join("lib/modules"))
+        .map_err(|e| format!("{package}: no /lib/modules: {e}"))?
+        .flatten()
+        .next()
+        .ok_or(format!("{package}: empty /lib/modules"))?
+        .path();
+    let order = module_order(&modules_root, WANTED_MODULES)?;
+    std::fs::create_dir_all(tmp.join("modules")).map_err(|e| e.to_string())?;
+    for (i, (name, path)) in order.iter().enumerate() {
+        std::fs::rename(path, tmp.join(format!("modules/{i:02}-{name}.ko")))
+            .map_err(|e| e.to_string())?;
+    }
+    std::fs::rename(&tmp, &dir).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&work);
+    load_cached(&dir, &package, &version).ok_or(format!("{}: incomplete", dir.display()))
+}
+
+/// A complete cached kernel: the image and its modules directory.
+fn load_cached(dir: &Path, package: &str, version: &str) -> Option<Kernel> {
+    let vmlinuz = dir.join("vmlinuz");
+    let mut modules: Vec<PathBuf> = std::fs::read_dir(dir.join("modules"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    modules.sort();
+    (vmlinuz.is_file() && !modules.is_empty()).then(|| Kernel {
+        package: package.to_string(),
+        version: version.to_string(),
+        vmlinuz,
+        modules,
+    })
+}
+
+/// The modules to load for `wanted`, dependencies first, as (name, path); modules built
+/// into the kernel (`modules.builtin`) are left out.
+fn module_order(root: &Path, wanted: &[&str]) -> Result<Vec<(String, PathBuf)>, String> {
+    let norm = |s: &str| s.replace('-', "_");
+    let mut index = HashMap::new();
+    let mut stack = vec![root.join("kernel")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| e.to_string())?.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Some(stem) = p.file_name().and_then(|n| n.to_str()?.strip_suffix(".ko")) {
+                index.insert(norm(stem), p);
+            }
+        }
+    }
+    let builtin: Vec<String> = std::fs::read_to_string(root.join("modules.builtin"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| Some(norm(l.rsplit('/').next()?.strip_suffix(".ko")?)))
+        .collect();
+    let mut order = Vec::new();
+    fn visit(
+        name: &str,
+        index: &HashMap<String, PathBuf>,
+        builtin: &[String],
+        order: &mut Vec<(String, PathBuf)>,
+        depth: usize,
+    ) -> Result<(), String> {
+        if order.iter().any(|(n, _)| n == name) || builtin.iter().any(|b| b == name) {
+            return Ok(());
+        }
+        if depth > 32 {
+            return Err(format!("module dependencies too deep at {name}"));
+        }
+        let path = index.get(name).ok_or(format!(
+            "module {name} is neither built in nor in the package"
+        ))?;
+        let data = std::fs::read(path).map_err(|e| e.to_string())?;
+        for dep in modinfo(&data, "depends")
+            .split(',')
+            .filter(|d| !d.is_empty())
+        {
+            visit(&dep.replace('-', "_"), index, builtin, order, depth + 1)?;
+        }
+        order.push((name.to_string(), path.clone()));
+        Ok(())
+    }
+    for w in wanted {
+        visit(&norm(w), &index, &builtin, &mut order, 0)?;
+    }
+    Ok(order)
+}
+
+/// A `key=value` of a module's `.modinfo` section (NUL-separated strings), found by
+/// scanning the file: "" when absent.
+fn modinfo(data: &[u8], key: &str) -> String {
+    let needle = format!("\0{key}=");
+    data.windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .map(|at| {
+            let v = &data[at + needle.len()..];
+            let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
+            String::from_utf8_lossy(&v[..end]).into_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// The most recently cached kernel of this architecture's flavour.
+fn newest_cached(cache: &Path, arch: &Arch) -> Option<Kernel> {
+    let flavour = arch.kernel_meta.strip_prefix("linux-image-")?;
+    std::fs::read_dir(cache.join("kernels"))
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let (package, version) = name.split_once('_')?;
+            if !package.ends_with(&format!("-{flavour}")) {
+                return None;
+            }
+            let when = e.metadata().ok()?.modified().ok()?;
+            Some((when, load_cached(&e.path(), package, version)?))
+        })
+        .max_by_key(|(when, _)| *when)
+        .map(|(_, k)| k)
+}

@@ -1,0 +1,159 @@
+//! Runs rawaio's test suite and examples on real Linux kernels of other architectures
+//! under qemu-system (issue 8): qemu-user answers ENOSYS to the AIO calls, so only a
+//! booted kernel proves the syscall stubs, the big-endian `iocb` and the 32-bit paths.
+//!
+//! For each architecture it
+//! 1. resolves Debian's current kernel package through apt (the flavour metapackage's
+//!    dependency) and caches its `vmlinuz` (`kernel.rs`);
+//! 2. builds the integration tests, the library's unit tests and the examples as static
+//!    binaries with Debian's cross gcc as linker, and our `/init` (`build.rs`);
+//! 3. packs them into a gzip'd newc initramfs (`cpio.rs`);
+//! 4. boots it, reads the init's protocol lines from the console (`protocol.rs`) and
+//!    judges: every test and example planned must report, and every one must pass.
+//!
+//! Building the next architecture overlaps with booting the previous one.
+//!
+//! Usage: `rawaio-qemu [--arch aarch64,s390x,i686,armv7] [--timeout SECONDS]
+//! [--update-doc docs/abi.md] [--keep-going]`. The cache is `$RAWAIO_QEMU_CACHE`, else
+//! `~/.cache/rawaio-qemu`. Exit status 0 only when every architecture passed.
+
+mod arch;
+mod build;
+mod cpio;
+mod doc;
+mod kernel;
+mod protocol;
+mod vm;
+
+use arch::Arch;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+struct Options {
+    arches: Vec<&'static Arch>,
+    timeout: Duration,
+    update_doc: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut opts = Options {
+        arches: arch::ALL.iter().collect(),
+        timeout: Duration::from_secs(1500),
+        update_doc: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--arch" => {
+                opts.arches = value()?
+                    .split(',')
+                    .map(|n| arch::find(n).ok_or(format!("unknown arch {n}: {}", arch::names())))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--timeout" => {
+                let s: u64 = value()?.parse().map_err(|e| format!("--timeout: {e}"))?;
+                opts.timeout = Duration::from_secs(s);
+            }
+            "--update-doc" => opts.update_doc = Some(PathBuf::from(value()?)),
+            "-h" | "--help" => {
+                return Err(format!(
+                    "usage: rawaio-qemu [--arch LIST] [--timeout SECONDS] [--update-doc FILE]\n\
+                     arches: {}",
+                    arch::names()
+                ));
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(opts)
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&opts) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("rawaio-qemu: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(opts: &Options) -> Result<bool, String> {
+    let start = Instant::now();
+    let repo = build::Repo::discover()?;
+    let cache = kernel::cache_dir()?;
+    let kernels = kernel::fetch_all(&cache, &opts.arches)?;
+    println!("kernels ready after {:.1} s", start.elapsed().as_secs_f64());
+
+    let (to_boot, booter_in) = mpsc::channel::<(&'static Arch, Result<vm::Image, String>)>();
+    let kernels_ref = &kernels;
+    let reports = std::thread::scope(|s| {
+        let booter = s.spawn(move || {
+            let mut reports = Vec::new();
+            for (arch, image) in booter_in {
+                let report = match image {
+                    Ok(image) => {
+                        vm::boot_and_judge(arch, &kernels_ref[arch.name], &image, opts.timeout)
+                    }
+                    Err(e) => vm::Report::broken(arch, format!("build failed: {e}")),
+                };
+                report.print();
+                reports.push(report);
+            }
+            reports
+        });
+        for &arch in &opts.arches {
+            let t = Instant::now();
+            let image = build::image(&repo, arch, &kernels[arch.name]);
+            if let Ok(img) = &image {
+                println!(
+                    "[{}] built and packed {} test binaries and {} examples in {:.1} s ({} MiB)",
+                    arch.name,
+                    img.tests,
+                    img.examples,
+                    t.elapsed().as_secs_f64(),
+                    img.bytes >> 20
+                );
+            }
+            if to_boot.send((arch, image)).is_err() {
+                break;
+            }
+        }
+        drop(to_boot);
+        booter.join().expect("the boot thread panicked")
+    });
+
+    println!(
+        "\n=== real-kernel results (qemu-system), {:.0} s in all",
+        start.elapsed().as_secs_f64()
+    );
+    let mut passed = 0;
+    let mut failed = 0;
+    for r in &reports {
+        println!("{}", r.summary());
+        passed += r.passed();
+        failed += r.failed();
+    }
+    let all_ok = reports.len() == opts.arches.len() && reports.iter().all(|r| r.ok());
+    if let Some(path) = &opts.update_doc {
+        let updated = doc::update(path, &reports)?;
+        println!(
+            "{}: updated the rows of {}",
+            path.display(),
+            updated.join(", ")
+        );
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(all_ok)
+}
