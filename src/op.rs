@@ -589,11 +589,18 @@ mod tests {
 
         let mut op = Op::<Vec<u8>>::poll(fd(), PollFlags::IN | PollFlags::OUT);
         let cb = op.to_iocb().unwrap();
-        assert_eq!((cb.aio_lio_opcode, cb.aio_buf, cb.aio_nbytes), (IOCB_CMD_POLL, 5, 0));
+        assert_eq!(
+            (cb.aio_lio_opcode, cb.aio_buf, cb.aio_nbytes),
+            (IOCB_CMD_POLL, 5, 0)
+        );
 
         let mut op = Op::<Vec<u8>>::fdsync(fd()).rw_flags(RwfFlags::SYNC);
         assert_eq!(op.to_iocb(), Err(InvalidOp::FlagsNotAllowed));
-        assert_eq!(op.rw_flags, RwfFlags::SYNC, "a refused op comes back as it was");
+        assert_eq!(
+            op.rw_flags,
+            RwfFlags::SYNC,
+            "a refused op comes back as it was"
+        );
         assert_eq!(op.opcode(), IOCB_CMD_FDSYNC);
     }
 
