@@ -76,7 +76,7 @@ fn rlimit_fsize_gives_short_writes_then_efbig_without_killing_the_process() {
     assert_ne!(previous, libc::SIG_ERR);
     let buffered = TempFile::new(Fs::Tmpfs, "fault-fsize", &[]);
     let direct = TempFile::new(Fs::Disk, "fault-fsize-direct", &[]);
-    let old = set_fsize_soft_limit(LIMIT);
+    let old = set_fsize_soft_limit(LIMIT as libc::rlim_t);
 
     let ctx = Context::<Vec<u8>>::new(4).unwrap();
     check(
@@ -97,14 +97,12 @@ fn rlimit_fsize_gives_short_writes_then_efbig_without_killing_the_process() {
 
     // The limit lifted: beyond it works again, on the same contexts.
     set_fsize_soft_limit(old);
-    ctx.submit(Op::write(&buffered.open_rw(), vec![1u8; 4096], 10 * LIMIT))
+    // (Files bound to names: a file passed by value would be closed before submission.)
+    let (bf, df) = (buffered.open_rw(), direct.open_direct());
+    ctx.submit(Op::write(&bf, vec![1u8; 4096], 10 * LIMIT))
         .unwrap();
     assert_eq!(reap_one(&ctx).result(), Ok(4096));
-    dctx.submit(Op::write(
-        &direct.open_direct(),
-        aligned_with(&[2u8; 4096]),
-        10 * LIMIT,
-    ))
-    .unwrap();
+    dctx.submit(Op::write(&df, aligned_with(&[2u8; 4096]), 10 * LIMIT))
+        .unwrap();
     assert_eq!(reap_one(&dctx).result(), Ok(4096));
 }

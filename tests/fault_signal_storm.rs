@@ -104,8 +104,8 @@ fn storm(user_space_reaping: bool) {
     let start = Instant::now();
     for i in 0..POLLS.max(WRITES) {
         std::thread::sleep(Duration::from_millis(5));
-        if i < POLLS {
-            write_byte(&pipes[i].1);
+        if let Some((_, w)) = pipes.get(i) {
+            write_byte(w);
         }
         if i < WRITES {
             let op = Op::write(&f, vec![i as u8; 16], i as u64 * 16).user_data(1000 + i as u64);

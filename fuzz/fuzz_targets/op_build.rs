@@ -74,7 +74,10 @@ fn broken_rules(p: &Params, bufs: &[Vec<u8>], offset: u64, len: u64) -> Vec<Inva
             broken.push(InvalidOp::LengthTooLarge { len: limit.into() });
         }
     }
-    if offset.checked_add(len).is_none_or(|end| end > i64::MAX as u64) {
+    if offset
+        .checked_add(len)
+        .is_none_or(|end| end > i64::MAX as u64)
+    {
         broken.push(InvalidOp::OffsetTooLarge { offset, len });
     }
     if vectored && (bufs.is_empty() || bufs.len() > rawaio::IOV_MAX) {
@@ -126,7 +129,10 @@ fn run(p: Params) {
     let vectored = matches!(p.kind, Kind::Readv | Kind::Writev);
     let mut bufs: Vec<Vec<u8>> = match p.kind {
         Kind::Read | Kind::Write => {
-            vec![vec![0xa5; usize::from(p.lens.first().copied().unwrap_or(0) % 8192)]]
+            vec![vec![
+                0xa5;
+                usize::from(p.lens.first().copied().unwrap_or(0) % 8192)
+            ]]
         }
         Kind::Readv | Kind::Writev => p
             .lens
@@ -163,8 +169,12 @@ fn run(p: Params) {
     let mut reqprio = 0;
     let mut flags = 0;
     if let Some((class, level)) = p.priority {
-        let class = [IoClass::None, IoClass::RealTime, IoClass::BestEffort, IoClass::Idle]
-            [usize::from(class % 4)];
+        let class = [
+            IoClass::None,
+            IoClass::RealTime,
+            IoClass::BestEffort,
+            IoClass::Idle,
+        ][usize::from(class % 4)];
         match IoPriority::new(class, level) {
             Ok(prio) => {
                 assert!(level <= 7);
@@ -203,27 +213,42 @@ fn run(p: Params) {
         op = op.check_alignment(memory.into(), offset_align.into());
         let (memory, offset_align) = (u64::from(memory.max(1)), u64::from(offset_align.max(1)));
         if offset % offset_align != 0 {
-            broken.push(InvalidOp::Misaligned { what: "offset", value: offset, align: offset_align as usize });
+            broken.push(InvalidOp::Misaligned {
+                what: "offset",
+                value: offset,
+                align: offset_align as usize,
+            });
         }
         for (b, &addr) in originals.iter().zip(&addrs) {
             let blen = if vectored { b.len() as u64 } else { len };
             if addr % memory != 0 {
-                broken.push(InvalidOp::Misaligned { what: "address", value: addr, align: memory as usize });
+                broken.push(InvalidOp::Misaligned {
+                    what: "address",
+                    value: addr,
+                    align: memory as usize,
+                });
             }
             if blen % offset_align != 0 {
-                broken.push(InvalidOp::Misaligned { what: "length", value: blen, align: offset_align as usize });
+                broken.push(InvalidOp::Misaligned {
+                    what: "length",
+                    value: blen,
+                    align: offset_align as usize,
+                });
             }
         }
     }
 
     match op.to_iocb() {
-        Err(e) => assert!(broken.contains(&e), "refused with {e:?}, but it breaks only {broken:?}"),
+        Err(e) => assert!(
+            broken.contains(&e),
+            "refused with {e:?}, but it breaks only {broken:?}"
+        ),
         Ok(cb) => {
             assert!(broken.is_empty(), "accepted, but it breaks {broken:?}");
             let (buf, nbytes) = match p.kind {
                 Kind::Read | Kind::Write => (addrs[0], len),
                 Kind::Readv | Kind::Writev => (0, originals.len() as u64),
-                Kind::Poll => (u64::from(events.bits() as u16), 0),
+                Kind::Poll => (u64::from(events.bits()), 0),
                 _ => (0, 0),
             };
             let expected = expected_bytes(

@@ -143,18 +143,47 @@ enum Source {
 
 #[derive(Arbitrary, Debug)]
 enum Action {
-    Write { slot: u8, len: u16, fill: u8, notify: bool },
-    Read { slot: u8, len: u16, notify: bool },
-    Writev { slot: u8, a: u8, b: u8, fill: u8 },
-    Fsync { notify: bool },
-    Poll { source: Source, notify: bool },
+    Write {
+        slot: u8,
+        len: u16,
+        fill: u8,
+        notify: bool,
+    },
+    Read {
+        slot: u8,
+        len: u16,
+        notify: bool,
+    },
+    Writev {
+        slot: u8,
+        a: u8,
+        b: u8,
+        fill: u8,
+    },
+    Fsync {
+        notify: bool,
+    },
+    Poll {
+        source: Source,
+        notify: bool,
+    },
     /// A write through a read-only descriptor: `EBADF` at submission.
-    BadWrite { len: u8 },
-    Batch { writes: Vec<(u8, u8, u8)>, bad_at: Option<u8> },
+    BadWrite {
+        len: u8,
+    },
+    Batch {
+        writes: Vec<(u8, u8, u8)>,
+        bad_at: Option<u8>,
+    },
     MakeReady(Source),
     Drain(Source),
-    Cancel { pick: u8 },
-    Reap { min: u8, max: u8 },
+    Cancel {
+        pick: u8,
+    },
+    Reap {
+        min: u8,
+        max: u8,
+    },
     DropContext,
 }
 
@@ -185,7 +214,13 @@ struct Live {
 impl Live {
     /// Whether its completion is sure to come without anything more happening.
     fn owed(&self) -> bool {
-        !matches!(self.expect, Expect::Poll { state: PollState::Pending, .. })
+        !matches!(
+            self.expect,
+            Expect::Poll {
+                state: PollState::Pending,
+                ..
+            }
+        )
     }
 }
 
@@ -276,7 +311,12 @@ impl Model {
 
     fn step(&mut self, action: Action) {
         match action {
-            Action::Write { slot, len, fill, notify } => {
+            Action::Write {
+                slot,
+                len,
+                fill,
+                notify,
+            } => {
                 let len = usize::from(len % 1024);
                 let offset = u64::from(slot % 16) * SLOT;
                 let (op, live) = self.write_op(slot, len, fill, notify);
@@ -302,19 +342,28 @@ impl Model {
             }
             Action::Writev { slot, a, b, fill } => {
                 let offset = u64::from(slot % 16) * SLOT;
-                let bufs = vec![Buf::new(usize::from(a), fill), Buf::new(usize::from(b), !fill)];
+                let bufs = vec![
+                    Buf::new(usize::from(a), fill),
+                    Buf::new(usize::from(b), !fill),
+                ];
                 let user_data = self.user_data();
                 let live = Live {
                     user_data,
                     bufs: bufs.iter().map(|b| (b.id, b.bytes.clone())).collect(),
-                    expect: Expect::Write { len: usize::from(a) + usize::from(b) },
+                    expect: Expect::Write {
+                        len: usize::from(a) + usize::from(b),
+                    },
                 };
                 let op = Op::writev(&files().file, bufs, offset).user_data(user_data);
                 self.submit(op, live, Some(offset), false);
             }
             Action::Fsync { notify } => {
                 let user_data = self.user_data();
-                let live = Live { user_data, bufs: Vec::new(), expect: Expect::Fsync };
+                let live = Live {
+                    user_data,
+                    bufs: Vec::new(),
+                    expect: Expect::Fsync,
+                };
                 let mut op = Op::fsync(&files().file).user_data(user_data);
                 if notify {
                     op = op.notify(&files().notify);
@@ -328,7 +377,11 @@ impl Model {
                 } else {
                     PollState::Pending
                 };
-                let live = Live { user_data, bufs: Vec::new(), expect: Expect::Poll { source, state } };
+                let live = Live {
+                    user_data,
+                    bufs: Vec::new(),
+                    expect: Expect::Poll { source, state },
+                };
                 let mut op = Op::poll(Self::fd(source), PollFlags::IN).user_data(user_data);
                 if notify {
                     op = op.notify(&files().notify);
@@ -400,10 +453,11 @@ impl Model {
                     }
                     self.ready[i] = true;
                     for live in self.live.values_mut() {
-                        if let Expect::Poll { source: s, state } = &mut live.expect {
-                            if Self::source_index(*s) == i && *state == PollState::Pending {
-                                *state = PollState::Ready;
-                            }
+                        if let Expect::Poll { source: s, state } = &mut live.expect
+                            && Self::source_index(*s) == i
+                            && *state == PollState::Pending
+                        {
+                            *state = PollState::Ready;
                         }
                     }
                 }
@@ -444,15 +498,21 @@ impl Model {
                 let min = usize::from(min) % (owed + 1);
                 let max = usize::from(max).max(min).max(1);
                 let mut done = Vec::new();
-                let got = self.ctx.reap(min, max, Some(TIMEOUT), &mut done).expect("reap");
+                let got = self
+                    .ctx
+                    .reap(min, max, Some(TIMEOUT), &mut done)
+                    .expect("reap");
                 assert_eq!(got, done.len());
                 assert!(got >= min, "lost completions: {got} reaped of {min} owed");
                 assert!(got <= max);
                 self.check(done);
             }
             Action::DropContext => {
-                let ids: Vec<usize> =
-                    self.live.values().flat_map(|l| l.bufs.iter().map(|(id, _)| *id)).collect();
+                let ids: Vec<usize> = self
+                    .live
+                    .values()
+                    .flat_map(|l| l.bufs.iter().map(|(id, _)| *id))
+                    .collect();
                 let ctx = std::mem::replace(&mut self.ctx, new_context());
                 drop(ctx);
                 DROPS.with(|d| {
@@ -487,7 +547,11 @@ impl Model {
                 Expect::Read { bytes } => {
                     assert_eq!(result, Ok(bytes.len() as u64));
                     let buf = c.buf().unwrap();
-                    assert_eq!(&buf.bytes[..bytes.len()], &bytes[..], "read what was written");
+                    assert_eq!(
+                        &buf.bytes[..bytes.len()],
+                        &bytes[..],
+                        "read what was written"
+                    );
                     assert!(buf.bytes[bytes.len()..].iter().all(|&b| b == 0xee));
                 }
                 Expect::Fsync => assert_eq!(result, Ok(0)),
@@ -519,14 +583,24 @@ impl Model {
         }
         let mut done = Vec::new();
         let n = self.live.len();
-        let got = self.ctx.reap(n, n.max(1), Some(TIMEOUT), &mut done).expect("final reap");
+        let got = self
+            .ctx
+            .reap(n, n.max(1), Some(TIMEOUT), &mut done)
+            .expect("final reap");
         assert_eq!(got, n, "every request in flight completes");
         self.check(done);
         assert!(self.live.is_empty());
         let mut extra = Vec::new();
         assert_eq!(self.ctx.reap(0, 8, Some(Duration::ZERO), &mut extra), Ok(0));
-        assert!(extra.is_empty(), "no completion beyond the requests submitted");
-        assert_eq!(drain(&files().notify), self.notified, "one eventfd count per notified completion");
+        assert!(
+            extra.is_empty(),
+            "no completion beyond the requests submitted"
+        );
+        assert_eq!(
+            drain(&files().notify),
+            self.notified,
+            "one eventfd count per notified completion"
+        );
         assert_eq!(self.ctx.in_flight(), 0);
         for source in [Source::Pipe, Source::EventFd] {
             drain(Model::fd(source));
@@ -544,7 +618,9 @@ fuzz_target!(|data: &[u8]| {
     drain(&files.notify);
     DROPS.with(|d| d.borrow_mut().clear());
     let mut u = Unstructured::new(data);
-    let ctx = CONTEXT.with(|c| c.borrow_mut().take()).unwrap_or_else(new_context);
+    let ctx = CONTEXT
+        .with(|c| c.borrow_mut().take())
+        .unwrap_or_else(new_context);
     let mut model = Model {
         ctx,
         live: HashMap::new(),
@@ -556,7 +632,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut steps = 0;
     while !u.is_empty() && steps < 64 {
-        let Ok(action) = Action::arbitrary(&mut u) else { break };
+        let Ok(action) = Action::arbitrary(&mut u) else {
+            break;
+        };
         model.step(action);
         steps += 1;
     }
