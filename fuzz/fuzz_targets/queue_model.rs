@@ -184,7 +184,10 @@ enum Action {
         min: u8,
         max: u8,
     },
-    DropContext,
+    /// Drops the context with whatever is in flight and makes a new one. `io_destroy`
+    /// waits for an RCU grace period (~20 ms here), so it takes a key byte, and happens at
+    /// most once per input: inputs that need it keep it, the rest stay fast.
+    DropContext { key: u8 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -232,6 +235,7 @@ struct Model {
     ready: [bool; 2],
     next_user_data: u64,
     notified: u64,
+    dropped: bool,
 }
 
 fn new_context() -> Context<Buf> {
@@ -507,7 +511,11 @@ impl Model {
                 assert!(got <= max);
                 self.check(done);
             }
-            Action::DropContext => {
+            Action::DropContext { key } => {
+                if key != 0xd7 || self.dropped {
+                    return;
+                }
+                self.dropped = true;
                 let ids: Vec<usize> = self
                     .live
                     .values()
@@ -629,6 +637,7 @@ fuzz_target!(|data: &[u8]| {
         ready: [false; 2],
         next_user_data: 0,
         notified: 0,
+        dropped: false,
     };
     let mut steps = 0;
     while !u.is_empty() && steps < 64 {
