@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs the rawaio-abi tests (unit tests and the C probe cross-check) for a big-endian
-# 64-bit target (s390x) and a 32-bit target (i686) under qemu-user.
+# Runs the rawaio-abi tests (unit tests and the C probe cross-check), then rawaio's
+# syscall-free unit tests and its ABI property tests (tests/prop_abi.rs), for a big-endian
+# 64-bit target (s390x) and a 32-bit target (i686) under qemu-user. (qemu-user answers
+# the AIO system calls with ENOSYS, so the kernel tests run elsewhere: i686 through
+# .ci/i686-kernel.sh.)
 #
 # Needs: qemu-user (qemu-s390x, qemu-i386), gcc-s390x-linux-gnu, gcc-i686-linux-gnu and
 # the Rust targets s390x-unknown-linux-gnu and i686-unknown-linux-gnu.
@@ -35,6 +38,14 @@ run_target() {
         RAWAIO_PROBE_STATIC=1 \
         RAWAIO_PROBE_RUNNER="$qemu" \
         cargo test -p rawaio-abi --target "$target" --lib --tests --no-fail-fast -- --nocapture
+
+    # The same modules Miri runs (.ci/miri.sh): they make no system call.
+    echo "=== rawaio's syscall-free unit tests and ABI property tests on $target ($qemu)"
+    local runner=("CARGO_TARGET_${var}_LINKER=$gcc" "CARGO_TARGET_${var}_RUNNER=$qemu -L $sysroot")
+    env "${runner[@]}" cargo test -p rawaio --target "$target" --lib --no-fail-fast -- \
+        ring:: inflight:: buf:: op:: direct:: probe:: sys::ret:: completion:: error::
+    env "${runner[@]}" PROPTEST_CASES=128 \
+        cargo test -p rawaio --target "$target" --test prop_abi --no-fail-fast
 }
 
 targets=("$@")

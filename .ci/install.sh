@@ -22,3 +22,5 @@ rustup target add x86_64-unknown-linux-musl i686-unknown-linux-gnu aarch64-unkno
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 rustup +nightly component add rust-src miri
 cargo +nightly miri setup >/dev/null
+# The fuzz targets (fuzz/, .ci/fuzz.sh).
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

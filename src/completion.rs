@@ -131,3 +131,74 @@ impl<B> fmt::Debug for Completion<B> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn completion(res: i64, requested: u64, bufs: Bufs<Vec<u8>>) -> Completion<Vec<u8>> {
+        Completion {
+            token: Token::from_data(0x0000_0007_0000_0003, 9),
+            user_data: 42,
+            opcode: 1,
+            requested,
+            res,
+            res2: -1,
+            bufs,
+        }
+    }
+
+    #[test]
+    fn token_data_round_trips() {
+        for (index, generation) in [(0, 0), (3, 7), (u32::MAX, 1), (1, u32::MAX)] {
+            let token = Token {
+                index,
+                generation,
+                context: 5,
+            };
+            assert_eq!(Token::from_data(token.to_data(), 5), token);
+        }
+        let t = Token::from_data(0x0000_0007_0000_0003, 9);
+        assert_eq!((t.index, t.generation, t.context), (3, 7, 9));
+        assert_ne!(
+            t,
+            Token::from_data(t.to_data(), 10),
+            "tokens name their context"
+        );
+    }
+
+    #[test]
+    fn results_and_short_transfers() {
+        let c = completion(100, 100, Bufs::One(vec![1; 100]));
+        assert_eq!(
+            (c.result(), c.is_short(), c.raw_result(), c.res2()),
+            (Ok(100), false, 100, -1)
+        );
+        assert_eq!((c.user_data(), c.opcode(), c.requested_len()), (42, 1, 100));
+        assert_eq!(c.token().to_data(), 0x0000_0007_0000_0003);
+        let c = completion(10, 100, Bufs::One(vec![1; 100]));
+        assert!(c.is_short());
+        let c = completion(-28, 100, Bufs::One(vec![1; 100]));
+        assert_eq!(c.result(), Err(Errno::NOSPC));
+        assert!(!c.is_short(), "an error is not a short transfer");
+        // Below the errno range: a value, not an error.
+        let c = completion(-4096, 0, Bufs::None);
+        assert_eq!(c.result(), Ok((-4096i64) as u64));
+        assert!(format!("{c:?}").contains("res: -4096"));
+    }
+
+    #[test]
+    fn buffers_come_back_whole() {
+        let c = completion(0, 0, Bufs::None);
+        assert!(c.buf().is_none());
+        assert!(c.into_bufs().is_empty());
+        let c = completion(3, 3, Bufs::One(vec![7; 3]));
+        assert_eq!(c.buf(), Some(&vec![7; 3]));
+        assert_eq!(c.into_buf(), Some(vec![7; 3]));
+        let c = completion(3, 3, Bufs::Many(vec![vec![1], vec![2, 2]]));
+        assert_eq!(c.buf(), Some(&vec![1]));
+        assert_eq!(c.into_bufs(), vec![vec![1], vec![2, 2]]);
+        let c = completion(3, 3, Bufs::Many(vec![vec![1], vec![2, 2]]));
+        assert_eq!(c.into_buf(), Some(vec![1]));
+    }
+}

@@ -135,3 +135,53 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn every_refusal_explains_itself() {
+        let cases = [
+            (
+                InvalidOp::OffsetTooLarge { offset: 9, len: 3 },
+                "offset 9 plus length 3",
+            ),
+            (InvalidOp::LengthTooLarge { len: 5 }, "length 5 exceeds"),
+            (InvalidOp::BufferCount { count: 0 }, "not 0"),
+            (InvalidOp::FlagsNotAllowed, "RWF flags"),
+            (InvalidOp::LimitNotAllowed, "length limit"),
+            (InvalidOp::PriorityLevel { level: 8 }, "level 8"),
+            (
+                InvalidOp::Misaligned {
+                    what: "offset",
+                    value: 0x10,
+                    align: 512,
+                },
+                "offset 0x10 is not a multiple of 512",
+            ),
+        ];
+        for (invalid, text) in cases {
+            assert!(invalid.to_string().contains(text), "{invalid}");
+            let error = Error::from(invalid);
+            assert_eq!(error, Error::Invalid(invalid));
+            assert_eq!(error.errno(), None);
+            assert!(error.to_string().starts_with("invalid AIO request: "));
+            assert_eq!(error.source().unwrap().to_string(), invalid.to_string());
+            let io = std::io::Error::from(error);
+            assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
+            assert_eq!(io.to_string(), invalid.to_string());
+        }
+    }
+
+    #[test]
+    fn kernel_errors_keep_their_errno() {
+        let error = Error::from(Errno::AGAIN);
+        assert_eq!(error.errno(), Some(Errno::AGAIN));
+        assert_eq!(error.to_string(), Errno::AGAIN.to_string());
+        assert!(error.source().is_some());
+        let io = std::io::Error::from(error);
+        assert_eq!(io.raw_os_error(), Some(Errno::AGAIN.raw_os_error()));
+    }
+}

@@ -244,6 +244,14 @@ impl<B: IoBuf> Guard<'_, B> {
             .then(|| self.mem[token.index as usize].iocb.get())
     }
 
+    /// A copy of the `iocb` prepared for a live token (for [`Op::to_iocb`]).
+    pub(crate) fn iocb_of(&self, token: Token) -> Option<iocb> {
+        let cb = self.live_iocb(token)?;
+        // SAFETY: after `prepare` a live slot's iocb is only read (module invariant), and
+        // the guard keeps the slot from being freed or reused meanwhile.
+        Some(unsafe { *cb })
+    }
+
     fn release(&mut self, token: Token) -> Option<Op<B>> {
         if token.context != self.id {
             return None;
