@@ -77,7 +77,10 @@ pub(crate) enum Bufs<B> {
 ///
 /// The file descriptor is recorded when the request is built and resolved by the kernel
 /// when it is submitted: keep the file open until then. (Closing it afterwards is safe:
-/// the kernel holds its own reference while the request is in flight.)
+/// the kernel holds its own reference while the request is in flight.) Constructors take
+/// a borrowed descriptor (`&File`, `BorrowedFd`, anything `AsFd + Copy`), never an owned
+/// one, which would be closed, and its number free for reuse by an unrelated file, before
+/// the request is even submitted.
 ///
 /// ```
 /// use rawaio::{Op, RwfFlags};
@@ -85,6 +88,13 @@ pub(crate) enum Bufs<B> {
 /// let op = Op::read(&file, vec![0u8; 512], 0).rw_flags(RwfFlags::NOWAIT).user_data(7);
 /// assert_eq!(op.len(), 512);
 /// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// An owned file is refused at compile time:
+///
+/// ```compile_fail
+/// let file = std::fs::File::open("Cargo.toml").unwrap();
+/// let op = rawaio::Op::read(file, vec![0u8; 512], 0);
 /// ```
 pub struct Op<B> {
     pub(crate) opcode: u16,
@@ -137,7 +147,7 @@ impl<B: IoBuf> Op<B> {
 
     /// Reads `buf.len()` bytes at `offset` into `buf` (`IOCB_CMD_PREAD`).
     #[doc(alias = "io_prep_pread")]
-    pub fn read(fd: impl AsFd, buf: B, offset: u64) -> Self
+    pub fn read(fd: impl AsFd + Copy, buf: B, offset: u64) -> Self
     where
         B: IoBufMut,
     {
@@ -152,7 +162,7 @@ impl<B: IoBuf> Op<B> {
 
     /// Writes `buf` at `offset` (`IOCB_CMD_PWRITE`).
     #[doc(alias = "io_prep_pwrite")]
-    pub fn write(fd: impl AsFd, buf: B, offset: u64) -> Self {
+    pub fn write(fd: impl AsFd + Copy, buf: B, offset: u64) -> Self {
         Self::new(
             IOCB_CMD_PWRITE,
             fd.as_fd().as_raw_fd(),
@@ -164,7 +174,7 @@ impl<B: IoBuf> Op<B> {
 
     /// Reads at `offset` into each buffer in turn (`IOCB_CMD_PREADV`).
     #[doc(alias = "io_prep_preadv")]
-    pub fn readv(fd: impl AsFd, bufs: Vec<B>, offset: u64) -> Self
+    pub fn readv(fd: impl AsFd + Copy, bufs: Vec<B>, offset: u64) -> Self
     where
         B: IoBufMut,
     {
@@ -179,7 +189,7 @@ impl<B: IoBuf> Op<B> {
 
     /// Writes each buffer in turn at `offset` (`IOCB_CMD_PWRITEV`).
     #[doc(alias = "io_prep_pwritev")]
-    pub fn writev(fd: impl AsFd, bufs: Vec<B>, offset: u64) -> Self {
+    pub fn writev(fd: impl AsFd + Copy, bufs: Vec<B>, offset: u64) -> Self {
         Self::new(
             IOCB_CMD_PWRITEV,
             fd.as_fd().as_raw_fd(),
@@ -191,7 +201,7 @@ impl<B: IoBuf> Op<B> {
 
     /// Flushes the file's data and metadata (`IOCB_CMD_FSYNC`).
     #[doc(alias = "io_prep_fsync")]
-    pub fn fsync(fd: impl AsFd) -> Self {
+    pub fn fsync(fd: impl AsFd + Copy) -> Self {
         Self::new(
             IOCB_CMD_FSYNC,
             fd.as_fd().as_raw_fd(),
@@ -203,7 +213,7 @@ impl<B: IoBuf> Op<B> {
 
     /// Flushes the file's data and the metadata needed to read it (`IOCB_CMD_FDSYNC`).
     #[doc(alias = "io_prep_fdsync")]
-    pub fn fdsync(fd: impl AsFd) -> Self {
+    pub fn fdsync(fd: impl AsFd + Copy) -> Self {
         Self::new(
             IOCB_CMD_FDSYNC,
             fd.as_fd().as_raw_fd(),
@@ -217,7 +227,7 @@ impl<B: IoBuf> Op<B> {
     /// completion's result is the ready mask. The only kind of request that
     /// [`Context::cancel`](crate::Context::cancel) can cancel.
     #[doc(alias = "io_prep_poll")]
-    pub fn poll(fd: impl AsFd, events: PollFlags) -> Self {
+    pub fn poll(fd: impl AsFd + Copy, events: PollFlags) -> Self {
         let mut op = Self::new(
             IOCB_CMD_POLL,
             fd.as_fd().as_raw_fd(),
@@ -257,7 +267,7 @@ impl<B: IoBuf> Op<B> {
     /// Adds 1 to the eventfd `eventfd` when this request completes (`IOCB_FLAG_RESFD`).
     /// The descriptor is resolved at submission, like the file's.
     #[doc(alias = "io_set_eventfd")]
-    pub fn notify(mut self, eventfd: impl AsFd) -> Self {
+    pub fn notify(mut self, eventfd: impl AsFd + Copy) -> Self {
         self.resfd = Some(eventfd.as_fd().as_raw_fd());
         self
     }

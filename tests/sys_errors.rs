@@ -235,7 +235,11 @@ fn setup_rejects_0_and_huge_sizes() {
     // (unwrapped) number: EAGAIN.
     assert_eq!(setup(0x8000_0000), Err(Errno::AGAIN), "doubling wraps to 0");
     assert_eq!(setup(0x8040_0000), Err(Errno::AGAIN), "wraps to exactly 8M");
-    assert_eq!(setup(0x8040_0001), Err(Errno::INVAL), "wraps to just above 8M");
+    assert_eq!(
+        setup(0x8040_0001),
+        Err(Errno::INVAL),
+        "wraps to just above 8M"
+    );
 }
 
 #[test]
