@@ -204,7 +204,7 @@ when=$(date -u +%Y-%m-%d)
     echo
     awk -F'\t' '
         NR > 1 { v[$1, $2, $3, "iops"] = $4; v[$1, $2, $3, "cpu"] = $5 }
-        function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "n/a" }
+        function ratio(a, b) { return b > 0 ? sprintf("%.3f", a / b) : "n/a" }
         END {
             z = v["zram", "rawaio", 128, "iops"]
             if (z != "") {
