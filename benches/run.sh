@@ -12,15 +12,18 @@
 #      engine: the C floor, aio-bench's rawaio engine (and its async engine when built
 #      with it), fio's libaio, libaio with userspace_reap, io_uring and psync (psync:
 #      one thread per queue slot); batch = min(32, qd) wherever an engine batches;
-#   4. writes the results to docs/benchmarks.tsv, the tables to docs/benchmarks.md and
+#   4. measures the targets of issue #5 again in alternating rounds (qd 128);
+#   5. writes the results to docs/benchmarks.tsv, the tables to docs/benchmarks.md and
 #      IOPS and CPU per I/O against queue depth to docs/benchmarks-<target>.svg;
-#   5. tears down what it set up (zram reset, the file removed), also on failure.
+#   6. tears down what it set up (zram reset, the file removed), also on failure.
 #
 # Settings (environment): RUNTIME seconds per run (default 3), QDS (default
 # "1 2 4 8 16 32 64 128"), TARGETS (default "zram ext4"), FILE_DIR (default /var/tmp),
-# OUT (default docs). CPU per I/O is the process's user + system time (bash `time`,
-# which includes every thread, io_uring's workers too) divided by the I/Os done, the same
-# for every engine; IOPS come from each program's own report.
+# OUT (default docs), HEADLINE_ROUNDS (default 5: alternating rounds of the target
+# comparisons, written to docs/benchmarks-targets.tsv). CPU per I/O is the process's
+# user + system time (bash `time`, which includes every thread, io_uring's workers too)
+# divided by the I/Os done, the same for every engine; IOPS come from each program's own
+# report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -29,6 +32,7 @@ QDS=${QDS:-"1 2 4 8 16 32 64 128"}
 TARGETS=${TARGETS:-"zram ext4"}
 FILE_DIR=${FILE_DIR:-/var/tmp}
 OUT=${OUT:-docs}
+HEADLINE_ROUNDS=${HEADLINE_ROUNDS:-5}
 SIZE_MB=1024
 BS=4096
 
@@ -150,8 +154,29 @@ for t in $TARGETS; do
     done
 done
 
+# The targets of issue #5, measured apart: qd 128, batch 32, the engines compared
+# alternating round by round, so that a busy moment of the machine hits them alike.
+headline=$work/headline.tsv
+printf 'target\tround\tengine\tiops\tcpu_us_per_io\n' >"$headline"
+for t in $TARGETS; do
+    case $t in
+    zram) list="c-floor rawaio fio-libaio-default" ;;
+    ext4) list="rawaio fio-io_uring" ;;
+    *) continue ;;
+    esac
+    target_path "$t"
+    for ((round = 1; round <= HEADLINE_ROUNDS; round++)); do
+        for engine in $list; do
+            figures=$(run_engine "$engine" "$path" 128 32)
+            read -r iops cpu <<<"$figures"
+            printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$round" "$engine" "$iops" "$cpu" | tee -a "$headline"
+        done
+    done
+done
+
 mkdir -p "$OUT"
 cp "$results" "$OUT/benchmarks.tsv"
+cp "$headline" "$OUT/benchmarks-targets.tsv"
 kernel=$(uname -r)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 ncpu=$(nproc)
@@ -202,20 +227,38 @@ when=$(date -u +%Y-%m-%d)
     echo
     echo "## Targets (issue #5)"
     echo
+    echo "Each ratio is taken within one round (the engines run back to back, 128 in flight,"
+    echo "batch 32, ${RUNTIME} s each); the median of $HEADLINE_ROUNDS rounds is shown with the range."
+    echo "Raw figures: [benchmarks-targets.tsv](benchmarks-targets.tsv)."
+    echo
     awk -F'\t' '
-        NR > 1 { v[$1, $2, $3, "iops"] = $4; v[$1, $2, $3, "cpu"] = $5 }
-        function ratio(a, b) { return b > 0 ? sprintf("%.3f", a / b) : "n/a" }
+        NR > 1 { v[$1, $2, $3, "iops"] = $4; v[$1, $2, $3, "cpu"] = $5; if ($2 > rounds) rounds = $2 }
+        # Median and range of the per-round ratios of field f: "median (min-max)".
+        function stat(t, a, b, f,   r, n, x, i, j, tmp) {
+            n = 0
+            for (r = 1; r <= rounds; r++)
+                if (v[t, r, b, f] > 0) x[++n] = v[t, r, a, f] / v[t, r, b, f]
+            if (n == 0) return "n/a"
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { tmp = x[i]; x[i] = x[j]; x[j] = tmp }
+            return sprintf("%.3f (%.3f-%.3f)", (n % 2) ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2, x[1], x[n])
+        }
+        function med(t, e, f,   r, n, x, i, j, tmp) {
+            n = 0
+            for (r = 1; r <= rounds; r++) if ((t, r, e, f) in v) x[++n] = v[t, r, e, f]
+            if (n == 0) return "n/a"
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { tmp = x[i]; x[i] = x[j]; x[j] = tmp }
+            return (n % 2) ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+        }
         END {
-            z = v["zram", "rawaio", 128, "iops"]
-            if (z != "") {
-                printf "- zram, qd 128, batch 32: rawaio %d IOPS = **%s x** the C floor (%d; target >= 0.95)", z, ratio(z, v["zram", "c-floor", 128, "iops"]), v["zram", "c-floor", 128, "iops"]
-                printf " and **%s x** fio libaio --iodepth=128 (%d; target >= 1.6).\n", ratio(z, v["zram", "fio-libaio-default", 128, "iops"]), v["zram", "fio-libaio-default", 128, "iops"]
+            if (("zram", 1, "rawaio", "iops") in v) {
+                printf "- zram: rawaio %d IOPS (median), the C floor %d, fio libaio --iodepth=128 %d.\n", med("zram", "rawaio", "iops"), med("zram", "c-floor", "iops"), med("zram", "fio-libaio-default", "iops")
+                printf "  rawaio / C floor = **%s** (target >= 0.95); rawaio / fio libaio = **%s** (target >= 1.6).\n", stat("zram", "rawaio", "c-floor", "iops"), stat("zram", "rawaio", "fio-libaio-default", "iops")
             }
-            e = v["ext4", "rawaio", 128, "iops"]
-            if (e != "") {
-                printf "- ext4 file, qd 128: rawaio %d IOPS (fio io_uring %d, libaio %d); CPU per I/O rawaio %s us against fio io_uring %s us (ratio %s; target < 1).\n", e, v["ext4", "fio-io_uring", 128, "iops"], v["ext4", "fio-libaio", 128, "iops"], v["ext4", "rawaio", 128, "cpu"], v["ext4", "fio-io_uring", 128, "cpu"], ratio(v["ext4", "rawaio", 128, "cpu"], v["ext4", "fio-io_uring", 128, "cpu"])
+            if (("ext4", 1, "rawaio", "iops") in v) {
+                printf "- ext4 file: rawaio %d IOPS, fio io_uring %d (the device ceiling); CPU per I/O rawaio %s us, fio io_uring %s us.\n", med("ext4", "rawaio", "iops"), med("ext4", "fio-io_uring", "iops"), med("ext4", "rawaio", "cpu"), med("ext4", "fio-io_uring", "cpu")
+                printf "  rawaio / fio io_uring: IOPS **%s**, CPU per I/O **%s** (target < 1).\n", stat("ext4", "rawaio", "fio-io_uring", "iops"), stat("ext4", "rawaio", "fio-io_uring", "cpu")
             }
-        }' "$results"
+        }' "$headline"
     echo "- An empty non-blocking reap: \`cargo bench --bench micro\` (case \`reap_empty\`)."
 } >"$OUT/benchmarks.md"
 
