@@ -167,7 +167,8 @@ pub fn prep_fdsync(cb: &mut iocb, fd: RawFd) {
 #[doc(alias = "io_prep_poll")]
 pub fn prep_poll(cb: &mut iocb, fd: RawFd, events: rustix::event::PollFlags) {
     prep(cb, fd, IOCB_CMD_POLL);
-    cb.aio_buf = u64::from(events.bits());
+    // `bits()` is a u16 on most targets and an i16 on some: take the 16 bits either way.
+    cb.aio_buf = u64::from(u16::from_ne_bytes(events.bits().to_ne_bytes()));
 }
 
 /// Stores `callback` in `aio_data`, for [`queue_run`] to call.
