@@ -82,6 +82,7 @@ const EAGAIN: c_int = 11;
 const EPERM: c_int = 1;
 const EOPNOTSUPP: c_int = 95;
 const EINPROGRESS: c_int = 115;
+const EINTR: c_int = 4;
 
 /// What `io_submit` may answer when it accepts nothing.
 const SUBMIT_ERRNOS: &[c_int] = &[EFAULT, EINVAL, EBADF, EAGAIN, EOPNOTSUPP, EPERM];
@@ -475,7 +476,10 @@ enum GetCall {
     GetEvents,
     /// `io_getevents@LIBAIO_0.1(ctx, nr, events, timeout)`: `min_nr` is 1.
     GetEventsOld,
-    PGetEvents { sigmask: Place, bits: u64 },
+    PGetEvents {
+        sigmask: Place,
+        bits: u64,
+    },
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -617,7 +621,10 @@ fn new_main() -> u64 {
     let mut handle: exports::IoContext = 0;
     // SAFETY: a valid handle to write.
     let r = unsafe { exports::io_queue_init(MAIN_EVENTS, &mut handle) };
-    assert_eq!(r, 0, "io_queue_init({MAIN_EVENTS}): is /proc/sys/fs/aio-max-nr exhausted?");
+    assert_eq!(
+        r, 0,
+        "io_queue_init({MAIN_EVENTS}): is /proc/sys/fs/aio-max-nr exhausted?"
+    );
     handle as u64
 }
 
@@ -683,7 +690,10 @@ impl Model {
                 }
         };
         let Some(i) = ctx.owed.iter().position(fits) else {
-            panic!("a completion not owed (or out of range): {ev:?}; owed: {:?}", ctx.owed);
+            panic!(
+                "a completion not owed (or out of range): {ev:?}; owed: {:?}",
+                ctx.owed
+            );
         };
         ctx.owed.swap_remove(i);
     }
@@ -760,13 +770,13 @@ impl Model {
                 } else if n == 0 {
                     assert_eq!(r, 0, "io_submit(nr = 0)");
                 } else if r > 0 {
-                    assert!(
-                        (r as c_long) <= n,
-                        "io_submit accepted {r} of {n}"
-                    );
+                    assert!((r as c_long) <= n, "io_submit accepted {r} of {n}");
                     for (i, owed) in acceptable.iter().take(r as usize).enumerate() {
                         let Some(owed) = owed else {
-                            panic!("io_submit accepted entry {i} ({:?}), which it cannot read", entries.get(i));
+                            panic!(
+                                "io_submit accepted entry {i} ({:?}), which it cannot read",
+                                entries.get(i)
+                            );
                         };
                         self.ctx_mut(which).owed.push(*owed);
                     }
@@ -847,9 +857,7 @@ impl Model {
                         GetCall::GetEvents => {
                             exports::io_getevents(handle as _, min_nr, nr, ev, ts)
                         }
-                        GetCall::GetEventsOld => {
-                            exports::io_getevents_0_1(handle as _, nr, ev, ts)
-                        }
+                        GetCall::GetEventsOld => exports::io_getevents_0_1(handle as _, nr, ev, ts),
                         GetCall::PGetEvents { .. } => exports::io_pgetevents(
                             handle as _,
                             min_nr,
@@ -861,10 +869,19 @@ impl Model {
                     }
                 };
                 let Some(which) = which else {
-                    assert!(is_errno(r, &[EINVAL, EFAULT]), "io_getevents on a dead context: {r}");
+                    assert!(
+                        is_errno(r, &[EINVAL, EFAULT]),
+                        "io_getevents on a dead context: {r}"
+                    );
                     assert_eq!(before, snapshot(&out), "io_getevents wrote on failure");
                     return;
                 };
+                // A signal (libFuzzer's watchdog alarm) may interrupt a wait: -EINTR,
+                // nothing reaped.
+                if r == -EINTR && may_wait {
+                    assert_eq!(before, snapshot(&out), "io_getevents wrote on EINTR");
+                    return;
+                }
                 if r < 0 {
                     assert!(is_errno(r, &[EINVAL, EFAULT]), "io_getevents returned {r}");
                     // The kernel reads the timeout and the mask before it checks the
@@ -878,13 +895,19 @@ impl Model {
                     return;
                 }
                 let r = r as usize;
-                assert!(r as c_long <= nr.max(0) && r <= owed, "{r} events of {owed} owed, nr {nr}");
+                assert!(
+                    r as c_long <= nr.max(0) && r <= owed,
+                    "{r} events of {owed} owed, nr {nr}"
+                );
                 // Nothing but the returned events was written.
                 let after = snapshot(&out);
                 let first = (events_addr as usize).wrapping_sub(out.start);
                 for (i, (b, c)) in before.iter().zip(&after).enumerate() {
                     let inside = r > 0 && i >= first && i < first + r * EVENT_SIZE;
-                    assert!(inside || b == c, "io_getevents wrote byte {i} of the out region");
+                    assert!(
+                        inside || b == c,
+                        "io_getevents wrote byte {i} of the out region"
+                    );
                 }
                 for i in 0..r {
                     let ev: io_event = get(events_addr + (i * EVENT_SIZE) as u64);
@@ -909,7 +932,15 @@ impl Model {
                 for (c, obj, res, res2) in calls {
                     assert_eq!(c, handle, "the callback's context");
                     let data = callback_addr();
-                    self.complete(which, io_event { data, obj, res, res2 });
+                    self.complete(
+                        which,
+                        io_event {
+                            data,
+                            obj,
+                            res,
+                            res2,
+                        },
+                    );
                 }
             }
             Action::QueueWait { ctx, timeout, old } => {
@@ -928,7 +959,10 @@ impl Model {
                 if which.is_some() {
                     assert!(r == 0 || r == -EFAULT, "io_queue_wait: {r}");
                 } else {
-                    assert!(is_errno(r, &[EINVAL, EFAULT]), "io_queue_wait on a dead context: {r}");
+                    assert!(
+                        is_errno(r, &[EINVAL, EFAULT]),
+                        "io_queue_wait on a dead context: {r}"
+                    );
                 }
             }
             Action::Cancel {
@@ -941,15 +975,21 @@ impl Model {
                 let (handle, which) = self.ctx(ctx);
                 let owed: Vec<Owed> = which.map_or(Vec::new(), |w| self.ctx_mut(w).owed.clone());
                 let iocb_addr = match target {
-                    CancelTarget::Owed(k) if !owed.is_empty() => owed[usize::from(k) % owed.len()].obj,
+                    CancelTarget::Owed(k) if !owed.is_empty() => {
+                        owed[usize::from(k) % owed.len()].obj
+                    }
                     CancelTarget::Owed(_) => 0,
                     CancelTarget::Slot(s, shift) => {
                         let slots = a.iocbs.len / IOCB_SIZE;
-                        (a.iocbs.start + usize::from(s) % slots * IOCB_SIZE + usize::from(shift % 64)) as u64
+                        (a.iocbs.start
+                            + usize::from(s) % slots * IOCB_SIZE
+                            + usize::from(shift % 64)) as u64
                     }
                     CancelTarget::Bad(Entry::Spec(_) | Entry::Null) => 0,
                     CancelTarget::Bad(Entry::Wild(w)) => w.addr(),
-                    CancelTarget::Bad(Entry::Straddle(k)) => (a.iocbs.end() - 1 - usize::from(k % 63)) as u64,
+                    CancelTarget::Bad(Entry::Straddle(k)) => {
+                        (a.iocbs.end() - 1 - usize::from(k % 63)) as u64
+                    }
                     CancelTarget::Bad(Entry::Guard(k)) => Place::InGuard(k).addr(&a.iocbs),
                 };
                 if fix_key && a.iocbs.holds(iocb_addr, IOCB_SIZE) {
@@ -967,12 +1007,17 @@ impl Model {
                         exports::io_cancel(handle as _, cb, evt_addr as usize as *mut io_event)
                     }
                 };
-                assert!(is_errno(r, &[EINPROGRESS, EINVAL, EFAULT]), "io_cancel returned {r}");
+                assert!(
+                    is_errno(r, &[EINPROGRESS, EINVAL, EFAULT]),
+                    "io_cancel returned {r}"
+                );
                 if r == -EINPROGRESS {
                     // Only a poll owed on this context can be cancelled; its event comes.
                     assert!(
                         which.is_some()
-                            && owed.iter().any(|o| o.obj == iocb_addr && o.opcode == IOCB_CMD_POLL),
+                            && owed
+                                .iter()
+                                .any(|o| o.obj == iocb_addr && o.opcode == IOCB_CMD_POLL),
                         "io_cancel cancelled {iocb_addr:#x}, not an owed poll: {owed:?}"
                     );
                 }
@@ -996,9 +1041,7 @@ impl Model {
                 if out.holds(addr, 8) && prefill && !queue_init {
                     put(addr, 0x5a5a_u64); // a non-zero handle: EINVAL
                 }
-                let would_create = maxevents > 0
-                    && out.holds(addr, 8)
-                    && (queue_init || !prefill);
+                let would_create = maxevents > 0 && out.holds(addr, 8) && (queue_init || !prefill);
                 let allowed = key == 0x5e && !self.expensive_done && self.extra.is_none();
                 if would_create && !allowed {
                     maxevents = 0;
@@ -1014,13 +1057,22 @@ impl Model {
                     }
                 };
                 if r == 0 {
-                    assert!(would_create && allowed, "io_setup({maxevents}, {addr:#x}) succeeded");
+                    assert!(
+                        would_create && allowed,
+                        "io_setup({maxevents}, {addr:#x}) succeeded"
+                    );
                     let handle: u64 = get(addr);
                     assert_ne!(handle, 0);
                     self.expensive_done = true;
-                    self.extra = Some(Ctx { handle, owed: Vec::new() });
+                    self.extra = Some(Ctx {
+                        handle,
+                        owed: Vec::new(),
+                    });
                 } else {
-                    assert!(is_errno(r, &[EINVAL, EFAULT, EAGAIN]), "io_setup returned {r}");
+                    assert!(
+                        is_errno(r, &[EINVAL, EFAULT, EAGAIN]),
+                        "io_setup returned {r}"
+                    );
                     if maxevents <= 0 && queue_init {
                         assert_eq!(r, -EINVAL);
                     }
@@ -1192,6 +1244,9 @@ impl Model {
         while !self.ctx_mut(which).owed.is_empty() {
             // SAFETY: room for 64 events, a readable timeout.
             let r = unsafe { exports::io_getevents(handle as _, 1, 64, events.as_mut_ptr(), &ms) };
+            if r == -EINTR {
+                continue; // libFuzzer's watchdog alarm
+            }
             assert!(r >= 0, "io_getevents while draining: {r}");
             for ev in &events[..r as usize] {
                 self.complete(which, *ev);
@@ -1204,8 +1259,13 @@ impl Model {
                     put(obj, cb);
                     let mut ev = io_event::default();
                     // SAFETY: an iocb in the arena and an event of our own.
-                    let r = unsafe { exports::io_cancel(handle as _, obj as usize as *mut iocb, &mut ev) };
-                    assert!(r == -EINPROGRESS || r == -EINVAL, "io_cancel while draining: {r}");
+                    let r = unsafe {
+                        exports::io_cancel(handle as _, obj as usize as *mut iocb, &mut ev)
+                    };
+                    assert!(
+                        r == -EINPROGRESS || r == -EINVAL,
+                        "io_cancel while draining: {r}"
+                    );
                 }
             }
             assert!(
@@ -1218,7 +1278,12 @@ impl Model {
         let zero = __kernel_old_timespec::default();
         // SAFETY: as above.
         let r = unsafe { exports::io_getevents(handle as _, 0, 64, events.as_mut_ptr(), &zero) };
-        assert_eq!(r, 0, "completions nobody owed: {:?}", &events[..r.max(0) as usize]);
+        assert_eq!(
+            r,
+            0,
+            "completions nobody owed: {:?}",
+            &events[..r.max(0) as usize]
+        );
     }
 
     fn finish(mut self) {
