@@ -17,7 +17,7 @@ secs=${1:-20}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(abi_decode op_build queue_model)
+    targets=(abi_decode op_build queue_model capi_submit)
 fi
 command -v cargo-fuzz >/dev/null || { echo "fuzz/run.sh: cargo-fuzz not installed" >&2; exit 1; }
 
