@@ -80,9 +80,10 @@ pub unsafe extern "C" fn io_setup(maxevents: c_int, ctxp: *mut IoContext) -> c_i
     // SAFETY: the kernel validates `ctxp` (EFAULT).
     match unsafe { sys::io_setup(maxevents as u32, ctxp) } {
         Ok(()) => {
-            // SAFETY: the kernel just wrote the handle through `ctxp`, so it is valid;
-            // the context was created by this process a moment ago.
-            unsafe { registry::register(ctxp.read()) };
+            // SAFETY: the kernel just wrote the handle through `ctxp`, so it is valid
+            // (unaligned reads: C callers may pass any address the kernel accepts); the
+            // context was created by this process a moment ago.
+            unsafe { registry::register(ctxp.read_unaligned()) };
             0
         }
         Err(e) => neg(e),
@@ -100,8 +101,9 @@ pub unsafe extern "C" fn io_queue_init(maxevents: c_int, ctxp: *mut IoContext) -
     if ctxp.is_null() {
         return neg(Errno::FAULT); // libaio writes through it and crashes
     }
-    // SAFETY: the caller passes a writable handle, as libaio requires.
-    unsafe { ctxp.write(0) };
+    // SAFETY: the caller passes a writable handle, as libaio requires (written unaligned:
+    // the kernel accepts any address, so we do too).
+    unsafe { ctxp.write_unaligned(0) };
     // SAFETY: as above.
     unsafe { io_setup(maxevents, ctxp) }
 }
