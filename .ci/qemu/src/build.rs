@@ -85,7 +85,12 @@ fn cargo_executables(arch: &Arch, args: &[&str], cwd: &Path) -> Result<Vec<Artif
         // Static glibc binaries, linked by Debian's cross gcc. Per-target variables, so
         // that they add to (not replace) the repository's per-target rustflags.
         .env(format!("{env}LINKER"), arch.linker)
-        .env(format!("{env}RUSTFLAGS"), "-C target-feature=+crt-static")
+        // No debug info (symbols stay, for backtraces): the whole suite lives in the
+        // VM's memory, and with debug info it outgrows 1 GiB.
+        .env(
+            format!("{env}RUSTFLAGS"),
+            "-C target-feature=+crt-static -C debuginfo=0 -C strip=debuginfo",
+        )
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .stdout(Stdio::piped())
