@@ -194,7 +194,8 @@ when=$(date -u +%Y-%m-%d)
     echo "Engines: **c-floor** is benches/c/aio_floor.c (raw io_submit batches, ring reaping, no"
     echo "bookkeeping); **rawaio** is \`aio-bench --engine rawaio --reap ring\`; **fio-libaio-ur** is"
     echo "fio's libaio engine with \`userspace_reap=1\`; **fio-libaio-default** (qd 128 only) is fio's"
-    echo "libaio engine with its default batching."
+    echo "libaio engine with its default batching. Each cell is a single run on a shared VM: expect"
+    echo "+-10% between neighbours; the targets at the end are measured in alternating rounds."
     for t in $TARGETS; do
         case $t in
         zram) echo; echo "## /dev/zram0 (1 GiB, zero-filled)" ;;
