@@ -1055,6 +1055,22 @@ impl<'f> RawaioEngine<'f> {
     }
 }
 
+/// The request for a free slot: its buffer, taken out of `bufs` until the completion
+/// hands it back.
+fn take_op(
+    bufs: &mut [Option<AlignedBuf>],
+    file: &File,
+    slot: usize,
+    offset: u64,
+    dir: Dir,
+) -> Op<AlignedBuf> {
+    let buf = bufs[slot].take().expect("a free slot has its buffer");
+    match dir {
+        Dir::Read => Op::read(file, buf, offset),
+        Dir::Write => Op::write(file, buf, offset),
+    }
+}
+
 fn alloc_bufs(count: usize, bs: usize, align: usize) -> Result<Vec<AlignedBuf>, String> {
     (0..count)
         .map(|_| AlignedBuf::new(bs, align))
@@ -1092,11 +1108,7 @@ impl Engine for RawaioEngine<'_> {
     }
 
     fn prepare(&mut self, slot: usize, offset: u64, dir: Dir) -> Result<(), String> {
-        let buf = self.bufs[slot].take().expect("a free slot has its buffer");
-        let op = match dir {
-            Dir::Read => Op::read(self.file, buf, offset),
-            Dir::Write => Op::write(self.file, buf, offset),
-        };
+        let op = take_op(&mut self.bufs, self.file, slot, offset, dir);
         self.queue.push_back(op.user_data(slot as u64));
         Ok(())
     }
@@ -1295,11 +1307,7 @@ impl Engine for AsyncEngine<'_> {
     }
 
     fn prepare(&mut self, slot: usize, offset: u64, dir: Dir) -> Result<(), String> {
-        let buf = self.bufs[slot].take().expect("a free slot has its buffer");
-        let op = match dir {
-            Dir::Read => Op::read(self.file, buf, offset),
-            Dir::Write => Op::write(self.file, buf, offset),
-        };
+        let op = take_op(&mut self.bufs, self.file, slot, offset, dir);
         self.queue.push_back(op);
         self.queued.push_back(slot);
         Ok(())
