@@ -1055,6 +1055,19 @@ impl<'f> RawaioEngine<'f> {
     }
 }
 
+/// How many requests a `submit_batch` took. Full (EAGAIN), or a later request refused:
+/// what was accepted counts, the rest is retried (and a lasting error reported) on the
+/// next call.
+fn accepted(submitted: &rawaio::Submitted) -> Result<usize, String> {
+    match &submitted.error {
+        None => Ok(submitted.accepted),
+        Some(e) if e.errno() == Some(Errno::AGAIN) || submitted.accepted > 0 => {
+            Ok(submitted.accepted)
+        }
+        Some(e) => Err(format!("io_submit: {e}")),
+    }
+}
+
 /// The request for a free slot: its buffer, taken out of `bufs` until the completion
 /// hands it back.
 fn take_op(
@@ -1116,15 +1129,7 @@ impl Engine for RawaioEngine<'_> {
     fn submit(&mut self) -> Result<usize, String> {
         self.tokens.clear();
         let submitted = self.ctx.submit_batch(&mut self.queue, &mut self.tokens);
-        match submitted.error {
-            None => Ok(submitted.accepted),
-            // Full (EAGAIN), or a later request refused: what was accepted counts, the
-            // rest is retried (and a lasting error reported) on the next call.
-            Some(e) if e.errno() == Some(Errno::AGAIN) || submitted.accepted > 0 => {
-                Ok(submitted.accepted)
-            }
-            Some(e) => Err(format!("io_submit: {e}")),
-        }
+        accepted(&submitted)
     }
 
     fn reap(
@@ -1322,13 +1327,7 @@ impl Engine for AsyncEngine<'_> {
             // Polled once, to leave its waker.
             woken.push(slot);
         }
-        match submitted.error {
-            None => Ok(submitted.accepted),
-            Some(e) if e.errno() == Some(Errno::AGAIN) || submitted.accepted > 0 => {
-                Ok(submitted.accepted)
-            }
-            Some(e) => Err(format!("io_submit: {e}")),
-        }
+        accepted(&submitted)
     }
 
     fn reap(
