@@ -32,12 +32,13 @@ const LEN: usize = 512;
 
 /// What the cases work on, set up once.
 struct Bench {
-    zero: File,
+    /// Leaked: the queued requests borrow it for the program's life.
+    zero: &'static File,
     idle: Context<AlignedBuf>,
     ctx: Context<AlignedBuf>,
     done: Vec<Completion<AlignedBuf>>,
     bufs: Vec<AlignedBuf>,
-    queue: VecDeque<Op<AlignedBuf>>,
+    queue: VecDeque<Op<'static, AlignedBuf>>,
     tokens: Vec<Token>,
     raw_ctx: RawContext,
     /// Declared after `raw_ctx`, so that it outlives the context reading into it.
@@ -122,7 +123,7 @@ const CASES: &[Case] = &[
             static DATA: [u8; LEN] = [0; LEN];
             for i in 0..iters {
                 let op: Op<&'static [u8]> =
-                    Op::write(&b.zero, &DATA[..], i * LEN as u64).user_data(i);
+                    Op::write(b.zero, &DATA[..], i * LEN as u64).user_data(i);
                 drop(black_box(op));
             }
         },
@@ -134,7 +135,7 @@ const CASES: &[Case] = &[
         run: |b, iters| {
             let mut buf = b.bufs.pop();
             for _ in 0..iters {
-                let op = Op::read(&b.zero, buf.take().expect("buffer"), 0);
+                let op = Op::read(b.zero, buf.take().expect("buffer"), 0);
                 b.ctx.submit(op).map_err(|r| r.error).expect("submit");
                 b.ctx.reap(1, 1, None, &mut b.done).expect("reap");
                 buf = b.done.pop().and_then(Completion::into_buf);
@@ -159,7 +160,7 @@ const CASES: &[Case] = &[
         ops_per_iter: BATCH as u64,
         run: |b, iters| {
             for _ in 0..iters {
-                let zero = &b.zero;
+                let zero = b.zero;
                 b.queue
                     .extend(b.bufs.drain(..).map(|buf| Op::read(zero, buf, 0)));
                 b.tokens.clear();
@@ -190,7 +191,9 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let zero = File::open("/dev/zero").expect("opening /dev/zero");
+    let zero: &'static File = Box::leak(Box::new(
+        File::open("/dev/zero").expect("opening /dev/zero"),
+    ));
     let fd = zero.as_raw_fd();
     let mut raw_mem = vec![0u8; LEN * BATCH];
     let raw_cbs = (0..BATCH)

@@ -991,7 +991,7 @@ struct RawaioEngine<'f> {
     reap: Reap,
     /// `None` while the slot's request is queued or in flight.
     bufs: Vec<Option<AlignedBuf>>,
-    queue: VecDeque<Op<AlignedBuf>>,
+    queue: VecDeque<Op<'f, AlignedBuf>>,
     tokens: Vec<Token>,
     done: Vec<Completion<AlignedBuf>>,
     /// Completions the eventfd counted and `reap` has not yet delivered.
@@ -1005,7 +1005,7 @@ impl<'f> RawaioEngine<'f> {
             eventfd: reap == Reap::Eventfd,
         };
         let ctx = Context::with_options(qd as u32, options).map_err(|e| {
-            let hint = if e == Errno::AGAIN {
+            let hint = if e.errno() == Some(Errno::AGAIN) {
                 " (the system-wide /proc/sys/fs/aio-max-nr is used up: lower --qd or --threads)"
             } else {
                 ""
@@ -1070,13 +1070,13 @@ fn accepted(submitted: &rawaio::Submitted) -> Result<usize, String> {
 
 /// The request for a free slot: its buffer, taken out of `bufs` until the completion
 /// hands it back.
-fn take_op(
+fn take_op<'f>(
     bufs: &mut [Option<AlignedBuf>],
-    file: &File,
+    file: &'f File,
     slot: usize,
     offset: u64,
     dir: Dir,
-) -> Op<AlignedBuf> {
+) -> Op<'f, AlignedBuf> {
     let buf = bufs[slot].take().expect("a free slot has its buffer");
     match dir {
         Dir::Read => Op::read(file, buf, offset),
@@ -1230,7 +1230,7 @@ struct AsyncEngine<'f> {
     file: &'f File,
     /// `None` while the slot's request is queued or in flight.
     bufs: Vec<Option<AlignedBuf>>,
-    queue: VecDeque<Op<AlignedBuf>>,
+    queue: VecDeque<Op<'f, AlignedBuf>>,
     /// The slots of `queue`'s requests, in order.
     queued: VecDeque<usize>,
     futures: Vec<Option<OpFuture<PollReactor, AlignedBuf>>>,

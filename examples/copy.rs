@@ -290,7 +290,7 @@ struct Copier<'a> {
     next: u64,
     /// Each slot's stage; a request's `user_data` is its slot.
     stages: Vec<Stage>,
-    queue: VecDeque<Op<AlignedBuf>>,
+    queue: VecDeque<Op<'a, AlignedBuf>>,
 }
 
 impl Copier<'_> {

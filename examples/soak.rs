@@ -134,16 +134,16 @@ impl Worker {
         self.base + (block * BLOCK) as u64
     }
 
-    fn op(&mut self, block: usize, kind: Kind) -> Op<AlignedBuf> {
+    fn op(&mut self, block: usize, kind: Kind) -> Op<'static, AlignedBuf> {
         let mut buf = AlignedBuf::new(BLOCK, BLOCK).expect("layout");
         let offset = self.offset(block);
         self.busy[block] = true;
         match kind {
             Kind::Write(version) => {
                 fill(&mut buf, self.thread, block, version);
-                Op::write(&*self.file, buf, offset).user_data(block as u64)
+                Op::write(Arc::clone(&self.file), buf, offset).user_data(block as u64)
             }
-            Kind::Read(_) => Op::read(&*self.file, buf, offset).user_data(block as u64),
+            Kind::Read(_) => Op::read(Arc::clone(&self.file), buf, offset).user_data(block as u64),
         }
     }
 
@@ -363,7 +363,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let depth = c.depth;
             Ok(std::thread::spawn(move || worker.run(deadline, depth)))
         })
-        .collect::<Result<_, rawaio::Errno>>()?;
+        .collect::<Result<_, rawaio::Error>>()?;
     let mut total = Stats::default();
     for h in handles {
         total.add(&h.join().expect("worker panicked"));

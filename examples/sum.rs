@@ -172,11 +172,11 @@ fn open(path: &Path) -> io::Result<(File, Option<DioAlign>)> {
 /// builds request `index` around a free buffer, `check` looks at each completion (which
 /// has already been checked for a full transfer), and the buffer goes back to the pool for
 /// the next request. Returns the pool.
-fn pipeline(
+fn pipeline<'f>(
     ctx: &Context<AlignedBuf>,
     count: u64,
     mut pool: Vec<AlignedBuf>,
-    mut make: impl FnMut(u64, AlignedBuf) -> Op<AlignedBuf>,
+    mut make: impl FnMut(u64, AlignedBuf) -> Op<'f, AlignedBuf>,
     mut check: impl FnMut(&Completion<AlignedBuf>) -> io::Result<()>,
 ) -> Result<Vec<AlignedBuf>, Box<dyn Error>> {
     let depth = pool.len();

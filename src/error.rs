@@ -1,20 +1,94 @@
-//! Errors of the safe API: the kernel's [`Errno`], or a request refused by rawaio's own
-//! checks before it reached the kernel.
+//! Errors of the safe API: the kernel's [`Errno`], a request or argument refused by
+//! rawaio's own checks before it reached the kernel, or the system-wide AIO budget spent.
 
+use crate::direct::Misaligned;
 use rustix::io::Errno;
 use std::fmt;
 
 /// Why a request was refused, or a call failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// The kernel said no.
     Os(Errno),
-    /// rawaio refused the request before submitting it: the kernel would have accepted
-    /// it, or failed it in a less useful way, but it cannot be what was meant.
+    /// rawaio refused the request or argument before it reached the kernel: the kernel
+    /// would have accepted it, or failed in a less useful way, but it cannot be what was
+    /// meant.
     Invalid(InvalidOp),
+    /// `io_setup` answered `EAGAIN` because the system-wide budget of AIO events
+    /// (`/proc/sys/fs/aio-max-nr`) has too little room left for the context asked for.
+    Budget(Budget),
 }
 
-/// A request rawaio refuses to submit.
+/// The system-wide AIO budget, read when a context did not fit in it: see
+/// [`Error::Budget`].
+///
+/// ```
+/// let b = rawaio::Budget { requested: 65536, max: 65536, in_use: 128 };
+/// assert_eq!(b.free(), 65408);
+/// assert!(b.to_string().contains("sysctl -w fs.aio-max-nr=65664"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// The events the context asked for (`io_setup`'s `nr_events`, what the kernel
+    /// counts against the budget).
+    pub requested: u32,
+    /// `/proc/sys/fs/aio-max-nr` (0 when it could not be read).
+    pub max: u64,
+    /// `/proc/sys/fs/aio-nr`: the events held by every context on the machine (0 when
+    /// it could not be read).
+    pub in_use: u64,
+}
+
+impl Budget {
+    /// The events still free.
+    pub fn free(&self) -> u64 {
+        self.max.saturating_sub(self.in_use)
+    }
+
+    /// Reads the budget from `/proc` after `io_setup(requested)` failed with `EAGAIN`.
+    pub(crate) fn read(requested: u32) -> Self {
+        let number = |path: &str| {
+            std::fs::read_to_string(path)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        Self {
+            requested,
+            max: number("/proc/sys/fs/aio-max-nr"),
+            in_use: number("/proc/sys/fs/aio-nr"),
+        }
+    }
+}
+
+impl fmt::Display for Budget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.max == 0 {
+            return write!(
+                f,
+                "the system-wide AIO budget has no room for a context of {} events \
+                 (/proc/sys/fs/aio-max-nr could not be read)",
+                self.requested
+            );
+        }
+        write!(
+            f,
+            "the system-wide AIO budget has no room for a context of {} events: \
+             /proc/sys/fs/aio-max-nr is {}, {} in use, {} free; raise it with \
+             `sysctl -w fs.aio-max-nr={}` or ask for fewer events",
+            self.requested,
+            self.max,
+            self.in_use,
+            self.free(),
+            self.in_use
+                .saturating_add(self.requested.into())
+                .max(self.max)
+        )
+    }
+}
+
+/// A request or argument rawaio refuses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InvalidOp {
@@ -38,22 +112,36 @@ pub enum InvalidOp {
     },
     /// `RWF_*` flags on an `FSYNC`, `FDSYNC` or `POLL` request, which the kernel rejects.
     FlagsNotAllowed,
-    /// [`Op::limit`](crate::Op::limit) on a request other than a plain read or write.
-    LimitNotAllowed,
+    /// [`Op::range`](crate::Op::range) (or [`limit`](crate::Op::limit)) on a request
+    /// other than a plain read or write.
+    RangeNotAllowed,
+    /// [`Op::range`](crate::Op::range) (or [`limit`](crate::Op::limit)) outside the
+    /// buffer, or a [`Slice`](crate::Slice) outside its buffer.
+    Range {
+        /// Where the range starts.
+        start: usize,
+        /// Where it ends (exclusive).
+        end: usize,
+        /// The buffer's length.
+        len: usize,
+    },
     /// An I/O priority level outside 0 to 7.
     PriorityLevel {
         /// The level asked for.
         level: u8,
     },
     /// A buffer or offset that does not meet the direct-I/O alignment the request was
-    /// checked against.
-    Misaligned {
-        /// What is misaligned: `"address"`, `"length"` or `"offset"`.
-        what: &'static str,
-        /// Its value.
-        value: u64,
-        /// The alignment it needs.
-        align: usize,
+    /// checked against ([`Op::aligned_to`](crate::Op::aligned_to)).
+    Misaligned(Misaligned),
+    /// [`Op::notify`](crate::Op::notify) on a context that signals its own eventfd for
+    /// every request: a request can signal only one.
+    NotifyConflict,
+    /// A [`Token`](crate::Token) of another context.
+    ForeignToken,
+    /// [`Context::scope`](crate::Context::scope) on a context with requests in flight.
+    InFlight {
+        /// How many.
+        count: usize,
     },
 }
 
@@ -69,15 +157,27 @@ impl fmt::Display for InvalidOp {
                 write!(f, "a vectored request needs 1 to 1024 buffers, not {count}")
             }
             Self::FlagsNotAllowed => f.write_str("RWF flags are only allowed on reads and writes"),
-            Self::LimitNotAllowed => {
-                f.write_str("a length limit applies only to plain reads and writes")
+            Self::RangeNotAllowed => {
+                f.write_str("a buffer range applies only to plain reads and writes")
+            }
+            Self::Range { start, end, len } => {
+                write!(
+                    f,
+                    "range {start}..{end} is outside the buffer's {len} bytes"
+                )
             }
             Self::PriorityLevel { level } => {
                 write!(f, "I/O priority level {level} is outside 0 to 7")
             }
-            Self::Misaligned { what, value, align } => write!(
+            Self::Misaligned(m) => fmt::Display::fmt(&m, f),
+            Self::NotifyConflict => f.write_str(
+                "the context signals its own eventfd for every request; a request can \
+                 signal only one, so Op::notify is refused here",
+            ),
+            Self::ForeignToken => f.write_str("the token belongs to another context"),
+            Self::InFlight { count } => write!(
                 f,
-                "direct I/O {what} {value:#x} is not a multiple of {align}"
+                "the context has {count} requests in flight; a scope needs an idle context"
             ),
         }
     }
@@ -85,11 +185,20 @@ impl fmt::Display for InvalidOp {
 
 impl std::error::Error for InvalidOp {}
 
+impl std::error::Error for Budget {}
+
+impl From<Misaligned> for InvalidOp {
+    fn from(m: Misaligned) -> Self {
+        Self::Misaligned(m)
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Os(e) => fmt::Display::fmt(e, f),
             Self::Invalid(e) => write!(f, "invalid AIO request: {e}"),
+            Self::Budget(b) => fmt::Display::fmt(b, f),
         }
     }
 }
@@ -99,6 +208,7 @@ impl std::error::Error for Error {
         match self {
             Self::Os(e) => Some(e),
             Self::Invalid(e) => Some(e),
+            Self::Budget(b) => Some(b),
         }
     }
 }
@@ -115,23 +225,35 @@ impl From<InvalidOp> for Error {
     }
 }
 
+impl From<Budget> for Error {
+    fn from(b: Budget) -> Self {
+        Self::Budget(b)
+    }
+}
+
 impl From<Error> for std::io::Error {
+    /// The kernel's errno as is; a refusal of rawaio's as
+    /// [`InvalidInput`](std::io::ErrorKind::InvalidInput); a spent budget as
+    /// [`QuotaExceeded`](std::io::ErrorKind::QuotaExceeded) carrying its explanation.
     fn from(e: Error) -> Self {
         match e {
             Error::Os(errno) => errno.into(),
             Error::Invalid(invalid) => {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, invalid)
             }
+            Error::Budget(b) => std::io::Error::new(std::io::ErrorKind::QuotaExceeded, b),
         }
     }
 }
 
 impl Error {
-    /// The errno, if the kernel gave one.
+    /// The errno: the kernel's, or `EAGAIN` for a spent budget; `None` for rawaio's own
+    /// refusals.
     pub fn errno(&self) -> Option<Errno> {
         match self {
             Self::Os(e) => Some(*e),
             Self::Invalid(_) => None,
+            Self::Budget(_) => Some(Errno::AGAIN),
         }
     }
 }
@@ -151,16 +273,29 @@ mod tests {
             (InvalidOp::LengthTooLarge { len: 5 }, "length 5 exceeds"),
             (InvalidOp::BufferCount { count: 0 }, "not 0"),
             (InvalidOp::FlagsNotAllowed, "RWF flags"),
-            (InvalidOp::LimitNotAllowed, "length limit"),
+            (InvalidOp::RangeNotAllowed, "buffer range"),
+            (
+                InvalidOp::Range {
+                    start: 0,
+                    end: 5,
+                    len: 4,
+                },
+                "range 0..5 is outside the buffer's 4 bytes",
+            ),
             (InvalidOp::PriorityLevel { level: 8 }, "level 8"),
             (
-                InvalidOp::Misaligned {
-                    what: "offset",
-                    value: 0x10,
-                    align: 512,
-                },
-                "offset 0x10 is not a multiple of 512",
+                crate::direct::DioAlign {
+                    memory: 1,
+                    offset: 512,
+                }
+                .check(0, 512, 0x10)
+                .unwrap_err()
+                .into(),
+                "file offset 16 is not a multiple of 512",
             ),
+            (InvalidOp::NotifyConflict, "only one"),
+            (InvalidOp::ForeignToken, "another context"),
+            (InvalidOp::InFlight { count: 3 }, "3 requests in flight"),
         ];
         for (invalid, text) in cases {
             assert!(invalid.to_string().contains(text), "{invalid}");
@@ -173,6 +308,35 @@ mod tests {
             assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
             assert_eq!(io.to_string(), invalid.to_string());
         }
+    }
+
+    #[test]
+    fn a_spent_budget_says_what_was_asked_and_what_is_free() {
+        let b = Budget {
+            requested: 65536,
+            max: 65536,
+            in_use: 1024,
+        };
+        let error = Error::from(b);
+        assert_eq!(error.errno(), Some(Errno::AGAIN));
+        let text = error.to_string();
+        for part in [
+            "65536 events",
+            "aio-max-nr is 65536",
+            "1024 in use",
+            "64512 free",
+        ] {
+            assert!(text.contains(part), "{text}");
+        }
+        assert!(text.contains("sysctl -w fs.aio-max-nr=66560"), "{text}");
+        let io = std::io::Error::from(error);
+        assert_eq!(io.kind(), std::io::ErrorKind::QuotaExceeded);
+        let unknown = Budget {
+            requested: 8,
+            max: 0,
+            in_use: 0,
+        };
+        assert!(unknown.to_string().contains("could not be read"));
     }
 
     #[test]

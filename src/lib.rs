@@ -4,7 +4,13 @@
 //!
 //! - [`Context`] and [`Op`]: the safe API. The context owns every request's buffers from
 //!   submission until its completion is reaped, reaps from the kernel's ring in user
-//!   space, and is `Send + Sync`.
+//!   space, and is `Send + Sync`. A request borrows (or holds) the file it names until it
+//!   is submitted, so it can never reach another file that reused the number.
+//! - [`Context::scope`]: requests on memory the program does not own as a `'static`
+//!   value (a stack buffer, part of a mapping, guest memory), in a scope that does not
+//!   return before they have all completed.
+//! - [`Context::read_exact_at`], [`Context::write_all_at`], [`Context::submit_and_flush`]:
+//!   whole transfers and a flush that covers a batch.
 //! - [`AsyncContext`]: the same requests as futures, on tokio (feature `tokio`), async-io
 //!   (feature `async-io`) or any runtime whose reactor can wait for a file descriptor
 //!   ([`reactor::Reactor`]); no helper threads.
@@ -23,15 +29,15 @@
 //! use rawaio::{Context, Op};
 //! use std::time::Duration;
 //!
-//! let file = std::fs::File::open("Cargo.toml")?;
+//! let file = std::fs::File::open("README.md")?;
 //! let ctx = Context::new(8)?;
-//! let token = ctx.submit(Op::read(&file, vec![0u8; 11], 0)).map_err(|r| r.error)?;
+//! let token = ctx.submit(Op::read(&file, vec![0u8; 8], 0))?;
 //! let mut done = Vec::new();
 //! ctx.reap(1, 8, Some(Duration::from_secs(5)), &mut done)?;
 //! let completion = done.pop().unwrap();
 //! assert_eq!(completion.token(), token);
-//! assert_eq!(completion.result()?, 11);
-//! assert_eq!(completion.into_buf().unwrap(), b"[workspace]");
+//! assert_eq!(completion.result()?, 8);
+//! assert_eq!(completion.into_buf().unwrap(), b"# rawaio");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -43,8 +49,8 @@
 //! use rawaio::abi::{aio_context_t, io_event, iocb, IOCB_CMD_PREAD};
 //! use std::os::fd::AsRawFd;
 //!
-//! let file = std::fs::File::open("Cargo.toml")?;
-//! let mut buf = [0u8; 9];
+//! let file = std::fs::File::open("README.md")?;
+//! let mut buf = [0u8; 8];
 //! let mut ctx: aio_context_t = 0;
 //! // SAFETY: `ctx` is a zeroed handle that io_setup may write.
 //! unsafe { rawaio::sys::io_setup(1, &mut ctx) }?;
@@ -63,8 +69,8 @@
 //!     assert_eq!(n, 1);
 //!     rawaio::sys::io_destroy(ctx)?;
 //! }
-//! assert_eq!(events[0].res, 9);
-//! assert_eq!(&buf, b"[workspac");
+//! assert_eq!(events[0].res, 8);
+//! assert_eq!(&buf, b"# rawaio");
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
@@ -82,24 +88,24 @@ pub mod reactor;
 pub mod sys;
 
 mod async_context;
-mod buf;
-mod completion;
 mod context;
+mod deadline;
 mod error;
 mod fork;
-mod inflight;
-mod op;
+mod request;
 mod ring;
+mod slots;
 
 pub use async_context::{AsyncContext, OpFuture};
-pub use buf::{AlignedBuf, IoBuf, IoBufMut};
-pub use completion::{Completion, Token};
-pub use context::{Context, Options, Rejected, Submitted};
+pub use context::{Context, Flush, Incomplete, Options, Rejected, Submitted};
 pub use direct::DioAlign;
-pub use error::{Error, InvalidOp};
+pub use error::{Budget, Error, InvalidOp};
 pub use eventfd::EventFd;
-pub use op::{IOV_MAX, IoClass, IoPriority, Op};
 pub use rawaio_abi::{RwfFlags, kernel_sigset_t as SigSet};
+pub use request::buf::{AlignedBuf, IoBuf, IoBufMut, Slice};
+pub use request::completion::{Completion, Token};
+pub use request::fd::{IntoTarget, Target};
+pub use request::op::{IOV_MAX, IoClass, IoPriority, Op};
 pub use rustix::event::PollFlags;
 
 #[doc = include_str!("../docs/guide.md")]

@@ -603,7 +603,7 @@ impl Prober {
     }
 
     /// Submits one request, waits for it, and classifies the answer.
-    fn run(&mut self, op: Op<AlignedBuf>) -> io::Result<Support> {
+    fn run(&mut self, op: Op<'_, AlignedBuf>) -> io::Result<Support> {
         let token = match self.ctx.submit(op) {
             Ok(token) => token,
             Err(rejected) => {
@@ -611,7 +611,7 @@ impl Prober {
                     Error::Os(e @ (Errno::INVAL | Errno::OPNOTSUPP)) => Ok(Support::Unsupported(e)),
                     Error::Os(e) => Ok(Support::NotApplicable(e)),
                     // rawaio's own checks refused a probe request: a bug here.
-                    invalid @ Error::Invalid(_) => Err(invalid.into()),
+                    other => Err(other.into()),
                 };
             }
         };

@@ -93,7 +93,7 @@ struct Loop<'a> {
     file: &'a File,
     expected: &'a [u8],
     bufs: Vec<AlignedBuf>,
-    ops: VecDeque<Op<AlignedBuf>>,
+    ops: VecDeque<Op<'a, AlignedBuf>>,
     tokens: Vec<Token>,
     done: Vec<Completion<AlignedBuf>>,
 }

@@ -9,6 +9,7 @@ use rawaio::abi::{
     IOCB_CMD_FDSYNC, IOCB_CMD_FSYNC, IOCB_CMD_NOOP, IOCB_CMD_POLL, IOCB_CMD_PREAD, IOCB_CMD_PREADV,
     IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, iocb,
 };
+use rawaio::direct::MisalignedPart;
 use rawaio::{
     AlignedBuf, Context, Errno, Error, InvalidOp, IoClass, IoPriority, Op, Options, PollFlags,
     RwfFlags,
@@ -49,8 +50,14 @@ fn new_reports_sizes_and_reaps_in_user_space_by_default() {
     eprintln!("Context::new(128): ring_size {}", ctx.ring_size());
     drop(ctx);
 
-    assert_eq!(Context::<Vec<u8>>::new(0).unwrap_err(), Errno::INVAL);
-    assert_eq!(Context::<Vec<u8>>::new(u32::MAX).unwrap_err(), Errno::INVAL);
+    assert_eq!(
+        Context::<Vec<u8>>::new(0).unwrap_err(),
+        Error::Os(Errno::INVAL)
+    );
+    assert_eq!(
+        Context::<Vec<u8>>::new(u32::MAX).unwrap_err(),
+        Error::Os(Errno::INVAL)
+    );
     // Above the system-wide budget (65536 by default): EAGAIN.
     let max_nr: u64 = std::fs::read_to_string("/proc/sys/fs/aio-max-nr")
         .unwrap()
@@ -58,10 +65,19 @@ fn new_reports_sizes_and_reaps_in_user_space_by_default() {
         .parse()
         .unwrap();
     if max_nr < 1_000_000 {
-        assert_eq!(
-            Context::<Vec<u8>>::new(1_000_000).unwrap_err(),
-            Errno::AGAIN
-        );
+        // EAGAIN, explained: what was asked, what the budget is.
+        let error = Context::<Vec<u8>>::new(1_000_000).unwrap_err();
+        assert_eq!(error.errno(), Some(Errno::AGAIN));
+        match error {
+            Error::Budget(b) => {
+                assert_eq!((b.requested, b.max), (1_000_000, max_nr));
+                assert!(b.free() < 1_000_000);
+                let text = error.to_string();
+                assert!(text.contains("1000000 events") && text.contains("fs.aio-max-nr="));
+                eprintln!("{text}");
+            }
+            other => panic!("expected the budget explained, got {other:?}"),
+        }
     }
 }
 
@@ -401,7 +417,7 @@ fn unsupported_rw_flags_are_refused_by_the_kernel_with_the_buffer_back() {
                 e == Errno::OPNOTSUPP || e == Errno::INVAL,
                 "{flags:?}: unexpected {e:?}"
             ),
-            Error::Invalid(e) => panic!("{flags:?} refused by rawaio, not the kernel: {e}"),
+            e => panic!("{flags:?} refused by rawaio, not the kernel: {e}"),
         }
         eprintln!("{flags:?} on buffered tmpfs: {:?}", rejected.error);
         assert_eq!(rejected.op.get_user_data(), 61);
@@ -498,6 +514,14 @@ fn offsets_beyond_loff_t_are_refused_before_the_kernel() {
     assert_eq!(ctx.in_flight(), 0);
 }
 
+/// The part, value and alignment of a misalignment error.
+fn misaligned(error: Error) -> (MisalignedPart, u64, usize) {
+    match error {
+        Error::Invalid(InvalidOp::Misaligned(m)) => (m.part(), m.value(), m.required()),
+        other => panic!("expected a misalignment, got {other:?}"),
+    }
+}
+
 #[test]
 fn alignment_checks_refuse_misaligned_requests_before_submission() {
     let file = TempFile::new(Fs::Disk, "basic-align", &pattern(13, 8192));
@@ -510,12 +534,8 @@ fn alignment_checks_refuse_misaligned_requests_before_submission() {
         .submit(Op::read(&f, aligned_zeroed(4096), 100).check_alignment(4096, 4096))
         .unwrap_err();
     assert_eq!(
-        rejected.error,
-        Error::Invalid(InvalidOp::Misaligned {
-            what: "offset",
-            value: 100,
-            align: 4096
-        })
+        misaligned(rejected.error),
+        (MisalignedPart::Offset, 100, 4096)
     );
     assert_eq!(rejected.op.into_bufs()[0].len(), 4096);
 
@@ -523,12 +543,8 @@ fn alignment_checks_refuse_misaligned_requests_before_submission() {
         .submit(Op::write(&f, aligned_with(&[7u8; 100]), 0).aligned_to(align))
         .unwrap_err();
     assert_eq!(
-        rejected.error,
-        Error::Invalid(InvalidOp::Misaligned {
-            what: "length",
-            value: 100,
-            align: align.offset
-        })
+        misaligned(rejected.error),
+        (MisalignedPart::Length, 100, align.offset)
     );
     assert_eq!(&rejected.op.into_bufs()[0][..], &[7u8; 100][..]);
 
@@ -543,12 +559,8 @@ fn alignment_checks_refuse_misaligned_requests_before_submission() {
         .submit(Op::read(&f, slice, 0).aligned_to(align))
         .unwrap_err();
     assert_eq!(
-        rejected.error,
-        Error::Invalid(InvalidOp::Misaligned {
-            what: "address",
-            value: addr,
-            align: align.memory
-        })
+        misaligned(rejected.error),
+        (MisalignedPart::Address, addr, align.memory)
     );
     let back = rejected.op.into_bufs();
     assert_eq!(back[0].as_ptr() as u64, addr, "the same slice comes back");

@@ -123,7 +123,7 @@ fn eagain_backpressure_then_submit_all_reaps_its_way_through() {
     let mut done = Vec::new();
     let s = {
         let _watchdog = Watchdog::new(Duration::from_secs(20), "submit_all");
-        ctx.submit_all(&mut ops, &mut tokens, &mut done)
+        ctx.submit_all(&mut ops, &mut tokens, &mut done, None)
     };
     assert_eq!(s.error, None, "{s:?}");
     assert_eq!(s.accepted, expect_more);
@@ -613,7 +613,7 @@ fn wait_any_wait_all_and_submit_and_wait() {
     done.clear();
     let s = {
         let _watchdog = Watchdog::new(Duration::from_secs(10), "submit_and_wait");
-        ctx.submit_and_wait(&mut ops, &mut done)
+        ctx.submit_and_wait(&mut ops, &mut done, None)
     };
     assert_eq!(
         s,

@@ -44,7 +44,7 @@ fn exhausted_budget_gives_eagain_then_recovers() {
     let before = read_number("/proc/sys/fs/aio-nr");
     let too_many = u32::try_from(free_budget() + 1).unwrap_or(u32::MAX);
     match Context::<Vec<u8>>::new(too_many) {
-        Err(e) => assert_eq!(e, Errno::AGAIN, "Context::new({too_many})"),
+        Err(e) => assert_eq!(e.errno(), Some(Errno::AGAIN), "Context::new({too_many})"),
         Ok(_) => eprintln!("note: budget freed meanwhile by another process"),
     }
 
@@ -74,7 +74,7 @@ fn exhausted_budget_gives_eagain_then_recovers() {
     eprintln!(
         "took all {free} free events (attempt {attempt}), held them {held:?}: Context::new(1) gave {error:?}"
     );
-    assert_eq!(error, Errno::AGAIN);
+    assert_eq!(error.errno(), Some(Errno::AGAIN));
     assert!(
         held < Duration::from_secs(1),
         "held the budget for {held:?}"

@@ -45,18 +45,18 @@ impl Drop for ReadBuf {
 // SAFETY: the bytes are the `AlignedBuf`'s heap allocation, owned by this value alone;
 // it does not move with the value and lives until the value is dropped.
 unsafe impl IoBuf for ReadBuf {
-    fn as_ptr(&self) -> *const u8 {
-        IoBuf::as_ptr(&self.buf)
+    fn io_ptr(&self) -> *const u8 {
+        self.buf.io_ptr()
     }
-    fn len(&self) -> usize {
-        IoBuf::len(&self.buf)
+    fn io_len(&self) -> usize {
+        self.buf.io_len()
     }
 }
 
 // SAFETY: as above; the same address, writable.
 unsafe impl IoBufMut for ReadBuf {
-    fn as_mut_ptr(&mut self) -> *mut u8 {
-        IoBufMut::as_mut_ptr(&mut self.buf)
+    fn io_mut_ptr(&mut self) -> *mut u8 {
+        self.buf.io_mut_ptr()
     }
 }
 

@@ -4,12 +4,11 @@
 //! `submit_batch` reports exactly those as accepted and `EBADF` as its error; the bad
 //! request is left at the front of the queue, followed by the rest in order, all with
 //! their buffers; the accepted ones complete exactly once; once the bad request is
-//! removed, the rest go through. Two kinds of bad descriptor: one closed after the
-//! request was built (its number no longer open), and one open in the wrong mode (a
-//! write through a read-only descriptor).
-//!
-//! One test in this binary, so no other thread opens a descriptor that could take the
-//! closed one's number meanwhile.
+//! removed, the rest go through. The bad descriptor is open in the wrong mode (a write
+//! through a read-only descriptor, a read through a write-only one). A descriptor closed
+//! between building a request and submitting it cannot be expressed in safe code any
+//! more: a request borrows (or owns) its descriptor until submission, which the
+//! `compile_fail` example of `rawaio::IntoTarget` proves.
 
 mod support;
 
@@ -18,10 +17,10 @@ use std::collections::VecDeque;
 use std::fs::File;
 use support::{Fs, TempFile, reap_n};
 
-fn batch_with_bad_request_at(ctx: &Context<Vec<u8>>, good: &File, bad: Op<Vec<u8>>, at: usize) {
+fn batch_with_bad_request_at(ctx: &Context<Vec<u8>>, good: &File, bad: Op<'_, Vec<u8>>, at: usize) {
     const N: usize = 10;
     let mut bad = Some(bad.user_data(999));
-    let mut ops: VecDeque<Op<Vec<u8>>> = (0..N)
+    let mut ops: VecDeque<Op<'_, Vec<u8>>> = (0..N)
         .map(|i| match i == at {
             true => bad.take().unwrap(),
             false => Op::write(good, vec![i as u8; 64], i as u64 * 64).user_data(i as u64),
@@ -80,26 +79,21 @@ fn ebadf_in_the_middle_of_a_batch() {
     let good = file.open_rw();
     let ctx = Context::<Vec<u8>>::new(16).unwrap();
 
-    // A descriptor closed between building the request and submitting it.
-    let doomed = file.open_rw();
-    let bad = Op::write(&doomed, vec![0xbd; 64], 0);
-    drop(doomed);
-    batch_with_bad_request_at(&ctx, &good, bad, 4);
+    // Open, but read-only: a write through it is EBADF.
+    let readonly = file.open_ro();
+    batch_with_bad_request_at(&ctx, &good, Op::write(&readonly, vec![0xbd; 64], 0), 4);
 
     // The first of a batch: nothing accepted.
-    let doomed = file.open_rw();
-    let bad = Op::write(&doomed, vec![0xbd; 64], 0);
-    drop(doomed);
-    batch_with_bad_request_at(&ctx, &good, bad, 0);
-
-    // Open, but read-only: a write through it is EBADF too.
-    let readonly = file.open_ro();
+    batch_with_bad_request_at(&ctx, &good, Op::write(&readonly, vec![0xbd; 64], 0), 0);
     batch_with_bad_request_at(&ctx, &good, Op::write(&readonly, vec![0xbd; 64], 0), 7);
 
-    // Alone, through `submit`: refused with the buffer back.
-    let doomed = file.open_rw();
-    let op = Op::read(&doomed, vec![0xbd; 64], 0);
-    drop(doomed);
+    // Alone, through `submit`: a read through a write-only descriptor, refused with the
+    // buffer back.
+    let writeonly = std::fs::OpenOptions::new()
+        .write(true)
+        .open(file.path())
+        .unwrap();
+    let op = Op::read(&writeonly, vec![0xbd; 64], 0);
     let rejected = ctx.submit(op).unwrap_err();
     assert_eq!(rejected.error, Error::Os(Errno::BADF));
     assert_eq!(rejected.op.into_bufs(), vec![vec![0xbd; 64]]);

@@ -18,7 +18,7 @@ use rawaio::{Context, Errno, Error, Op};
 use std::collections::VecDeque;
 use support::{Fs, TIMEOUT, TempFile, Watchdog};
 
-fn write(file: &std::fs::File, i: u64) -> Op<Vec<u8>> {
+fn write(file: &std::fs::File, i: u64) -> Op<'_, Vec<u8>> {
     Op::write(file, i.to_le_bytes().to_vec(), i * 8).user_data(i)
 }
 
@@ -91,7 +91,7 @@ fn a_full_ring_pushes_back_and_loses_nothing() {
     let mut done = Vec::new();
     let s = {
         let _watchdog = Watchdog::new(std::time::Duration::from_secs(30), "submit_all");
-        ctx.submit_all(&mut ops, &mut tokens, &mut done)
+        ctx.submit_all(&mut ops, &mut tokens, &mut done, None)
     };
     assert_eq!((s.accepted, s.error), (n, None));
     let left = ctx.in_flight();

@@ -4,7 +4,8 @@
 //! `io_getevents` once the ring is empty); a second thread fires `SIGUSR1` at it
 //! continuously (a handler without `SA_RESTART`, so every signal that lands during the
 //! wait interrupts it with `EINTR`); a third produces the completions slowly, by writing
-//! to the pipes of pending polls and submitting writes. Expected outcome: the reaper gets
+//! to the pipes of pending polls (the writes, submitted before the wait begins, complete
+//! at once: a reap waits only for requests in flight). Expected outcome: the reaper gets
 //! every one of the N completions exactly once, with its token, and returns only then;
 //! thousands of signals were delivered meanwhile. Both reaping paths: the ring in user
 //! space and `io_getevents` alone.
@@ -68,6 +69,10 @@ fn storm(user_space_reaping: bool) {
                 .unwrap(),
         );
     }
+    for i in 0..WRITES {
+        let op = Op::write(&f, vec![i as u8; 16], i as u64 * 16).user_data(1000 + i as u64);
+        submitted.insert(ctx.submit(op).unwrap());
+    }
     let before = SIGNALS.load(Ordering::Relaxed);
     let _watchdog = Watchdog::new(Duration::from_secs(60), "reap during a signal storm");
 
@@ -102,15 +107,9 @@ fn storm(user_space_reaping: bool) {
 
     // The completions trickle in while the storm goes on.
     let start = Instant::now();
-    for i in 0..POLLS.max(WRITES) {
+    for (_, w) in &pipes {
         std::thread::sleep(Duration::from_millis(5));
-        if let Some((_, w)) = pipes.get(i) {
-            write_byte(w);
-        }
-        if i < WRITES {
-            let op = Op::write(&f, vec![i as u8; 16], i as u64 * 16).user_data(1000 + i as u64);
-            submitted.insert(ctx.submit(op).unwrap());
-        }
+        write_byte(w);
     }
     let sent = sender.join().unwrap(); // returns once the reaper is done
     let (got, done) = reaper.join().unwrap();

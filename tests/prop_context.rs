@@ -17,6 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 use std::time::Duration;
 use support::{Fs, TIMEOUT, TempFile, pipe};
 
@@ -83,9 +84,10 @@ enum Expect {
 
 struct Harness {
     _file: TempFile,
-    rw: File,
-    ro: File,
-    r: OwnedFd,
+    // Shared, so that the requests hold them: the model's methods take `&mut self`.
+    rw: Arc<File>,
+    ro: Arc<File>,
+    r: Arc<OwnedFd>,
     w: OwnedFd,
     ctx: Context<Vec<u8>>,
     live: HashMap<Token, (u64, Expect)>,
@@ -99,10 +101,10 @@ impl Harness {
         let file = TempFile::new(Fs::Tmpfs, "prop-context", &[]);
         let (r, w) = pipe();
         Self {
-            rw: file.open_rw(),
-            ro: file.open_ro(),
+            rw: Arc::new(file.open_rw()),
+            ro: Arc::new(file.open_ro()),
             _file: file,
-            r,
+            r: Arc::new(r),
             w,
             ctx: Context::new(4).expect("io_setup(4)"),
             live: HashMap::new(),
@@ -153,7 +155,9 @@ impl Harness {
             Cmd::Write { slot, len, fill } => {
                 let offset = u64::from(slot % 32) * SLOT;
                 let bytes = vec![fill; len.into()];
-                let op = Op::write(&self.rw, bytes.clone(), offset).user_data(self.user_data());
+                let user_data = self.user_data();
+                let op =
+                    Op::write(Arc::clone(&self.rw), bytes.clone(), offset).user_data(user_data);
                 self.submit(op, Expect::Write(bytes), Some(offset));
             }
             Cmd::Read { slot, len } => {
@@ -162,22 +166,27 @@ impl Harness {
                     .min(self.contents.len())
                     .max(offset);
                 let expected = self.contents.get(offset..end).unwrap_or(&[]).to_vec();
-                let op = Op::read(&self.rw, vec![0xee; len.into()], offset as u64)
-                    .user_data(self.user_data());
+                let user_data = self.user_data();
+                let op = Op::read(Arc::clone(&self.rw), vec![0xee; len.into()], offset as u64)
+                    .user_data(user_data);
                 self.submit(op, Expect::Read(expected), None);
             }
             Cmd::Writev { slot, a, b } => {
                 let offset = u64::from(slot % 32) * SLOT;
                 let bufs = vec![vec![a; a.into()], vec![b; b.into()]];
-                let op = Op::writev(&self.rw, bufs.clone(), offset).user_data(self.user_data());
+                let user_data = self.user_data();
+                let op =
+                    Op::writev(Arc::clone(&self.rw), bufs.clone(), offset).user_data(user_data);
                 self.submit(op, Expect::Write(bufs.concat()), Some(offset));
             }
             Cmd::Fsync => {
-                let op = Op::fsync(&self.rw).user_data(self.user_data());
+                let user_data = self.user_data();
+                let op = Op::fsync(Arc::clone(&self.rw)).user_data(user_data);
                 self.submit(op, Expect::Sync, None);
             }
             Cmd::Poll => {
-                let op = Op::poll(&self.r, PollFlags::IN).user_data(self.user_data());
+                let user_data = self.user_data();
+                let op = Op::poll(Arc::clone(&self.r), PollFlags::IN).user_data(user_data);
                 let woken = self.woken;
                 self.submit(
                     op,
@@ -249,9 +258,9 @@ impl Harness {
                     let bytes = vec![fill.wrapping_add(i); 100];
                     let user_data = self.user_data();
                     let fd = if bad_at == Some(i) {
-                        &self.ro
+                        Arc::clone(&self.ro)
                     } else {
-                        &self.rw
+                        Arc::clone(&self.rw)
                     };
                     ops.push_back(Op::write(fd, bytes.clone(), offset).user_data(user_data));
                     expected.push_back((offset, bytes, bad_at == Some(i), user_data));

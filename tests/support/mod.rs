@@ -330,17 +330,17 @@ impl Drop for Tracked {
 // SAFETY: the bytes are an `AlignedBuf`'s heap allocation, owned by this value alone,
 // which does not move when the value does and lives until the value is dropped.
 unsafe impl IoBuf for Tracked {
-    fn as_ptr(&self) -> *const u8 {
-        IoBuf::as_ptr(&self.buf)
+    fn io_ptr(&self) -> *const u8 {
+        self.buf.io_ptr()
     }
-    fn len(&self) -> usize {
-        IoBuf::len(&self.buf)
+    fn io_len(&self) -> usize {
+        self.buf.io_len()
     }
 }
 
-// SAFETY: as for `IoBuf`; `as_mut_ptr` is the same address as `as_ptr`.
+// SAFETY: as for `IoBuf`; `io_mut_ptr` is the same address as `io_ptr`.
 unsafe impl IoBufMut for Tracked {
-    fn as_mut_ptr(&mut self) -> *mut u8 {
-        IoBufMut::as_mut_ptr(&mut self.buf)
+    fn io_mut_ptr(&mut self) -> *mut u8 {
+        self.buf.io_mut_ptr()
     }
 }

@@ -1,6 +1,6 @@
 //! What a reaped request gives back.
 
-use crate::op::Bufs;
+use super::op::Bufs;
 use rustix::io::Errno;
 use std::fmt;
 
@@ -9,7 +9,8 @@ use std::fmt;
 /// Tokens are made by the [`Context`](crate::Context): no two requests in flight on one
 /// context ever share a token, a token is never reused for a later request in the same
 /// slot (a per-slot generation tells them apart), and a token of one context means
-/// nothing to another (each token names its context).
+/// nothing to another (each token names its context: the calls that take tokens refuse
+/// another context's with [`InvalidOp::ForeignToken`](crate::InvalidOp::ForeignToken)).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Token {
     pub(crate) index: u32,
@@ -60,8 +61,9 @@ impl<B> Completion<B> {
         self.opcode
     }
 
-    /// The kernel's result: the bytes transferred (for a poll, the ready mask; for a
-    /// sync, 0), or the error.
+    /// The kernel's result: the bytes transferred (for a poll, the ready mask, which
+    /// may hold `POLLERR` and `POLLHUP` even when they were not asked for; for a sync, 0),
+    /// or the error.
     ///
     /// # Errors
     /// The errno of a failed request, such as `EIO`, `ENOSPC`, or `EINVAL` for
@@ -101,6 +103,34 @@ impl<B> Completion<B> {
         }
     }
 
+    /// The result of a read or write that must have transferred everything it asked
+    /// for: the byte count, or an error for a failed or short transfer.
+    ///
+    /// # Errors
+    /// The request's errno (as [`result`](Self::result)), or, for a short transfer, an
+    /// error of kind [`UnexpectedEof`](std::io::ErrorKind::UnexpectedEof) (a read that
+    /// met the end of the file) or [`WriteZero`](std::io::ErrorKind::WriteZero) (a write)
+    /// naming both lengths. [`Context::read_exact_at`](crate::Context::read_exact_at) and
+    /// [`write_all_at`](crate::Context::write_all_at) resubmit the rest instead.
+    pub fn full(&self) -> std::io::Result<u64> {
+        let n = self.result()?;
+        if n < self.requested && self.bufs.count() > 0 {
+            let kind = if matches!(
+                self.opcode,
+                rawaio_abi::IOCB_CMD_PREAD | rawaio_abi::IOCB_CMD_PREADV
+            ) {
+                std::io::ErrorKind::UnexpectedEof
+            } else {
+                std::io::ErrorKind::WriteZero
+            };
+            return Err(std::io::Error::new(
+                kind,
+                format!("short transfer: {n} of {} bytes", self.requested),
+            ));
+        }
+        Ok(n)
+    }
+
     /// Takes back the buffer of a plain read or write.
     pub fn into_buf(self) -> Option<B> {
         match self.bufs {
@@ -112,11 +142,7 @@ impl<B> Completion<B> {
 
     /// Takes back every buffer the request owned.
     pub fn into_bufs(self) -> Vec<B> {
-        match self.bufs {
-            Bufs::None => Vec::new(),
-            Bufs::One(b) => vec![b],
-            Bufs::Many(bs) => bs,
-        }
+        self.bufs.into_vec()
     }
 }
 
@@ -185,6 +211,23 @@ mod tests {
         let c = completion(-4096, 0, Bufs::None);
         assert_eq!(c.result(), Ok((-4096i64) as u64));
         assert!(format!("{c:?}").contains("res: -4096"));
+    }
+
+    #[test]
+    fn full_transfers_and_short_ones() {
+        let c = completion(100, 100, Bufs::One(vec![1; 100]));
+        assert_eq!(c.full().unwrap(), 100);
+        let mut c = completion(10, 100, Bufs::One(vec![1; 100]));
+        c.opcode = rawaio_abi::IOCB_CMD_PREAD;
+        let e = c.full().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(e.to_string(), "short transfer: 10 of 100 bytes");
+        c.opcode = rawaio_abi::IOCB_CMD_PWRITE;
+        assert_eq!(c.full().unwrap_err().kind(), std::io::ErrorKind::WriteZero);
+        let c = completion(-5, 100, Bufs::One(vec![1; 100]));
+        assert_eq!(c.full().unwrap_err().raw_os_error(), Some(5));
+        let c = completion(1, 0, Bufs::None);
+        assert_eq!(c.full().unwrap(), 1, "a poll's mask is not a length");
     }
 
     #[test]

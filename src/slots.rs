@@ -1,9 +1,11 @@
-//! The requests in flight on one context, and the memory the kernel reads at submission.
+//! The slot table of a context: what the kernel may touch for each request in flight.
 //!
-//! Each slot owns the [`Op`] (and so the buffers) of one request from the moment it is
-//! prepared until its completion is reaped, plus the `iocb` and `iovec` array the kernel
-//! reads while `io_submit` runs (and `io_cancel` reads `aio_key` from). A slot's token
-//! carries a generation, so a stale token never reaches a reused slot.
+//! Each slot owns, from the moment its request is prepared until the completion is
+//! reaped, the request's buffers (so nothing can free them while the kernel may use
+//! them), plus the `iocb` and `iovec` array the kernel reads while `io_submit` runs (and
+//! `io_cancel` reads `aio_key` from). A slot's token carries a generation, so a stale
+//! token never reaches a reused slot, and the table's number, so another table's token
+//! reaches nothing.
 //!
 //! # Safety
 //!
@@ -15,22 +17,17 @@
 
 #![allow(unsafe_code)]
 
-use crate::IoBuf;
-use crate::completion::{Completion, Token};
 use crate::error::Error;
-use crate::op::{Bufs, Op};
+use crate::request::buf::IoBuf;
+use crate::request::check::check;
+use crate::request::completion::{Completion, Token};
+use crate::request::encode::{Iovec, encode};
+use crate::request::op::{Bufs, Op};
 use rawaio_abi::{io_event, iocb};
 use rustix::io::Errno;
 use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-
-/// `struct iovec` (`{ void *iov_base; size_t iov_len; }`).
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Iovec {
-    base: *mut u8,
-    len: usize,
-}
 
 /// What the kernel reads from user memory for one slot. Aligned so that the `iocb`, which
 /// the kernel copies at submission and writes `aio_key` into, fills one cache line of its
@@ -41,9 +38,18 @@ struct SlotMem {
     iovecs: UnsafeCell<Vec<Iovec>>,
 }
 
+/// What a prepared request leaves in its slot: its buffers, and what its completion
+/// reports.
+struct Held<B> {
+    bufs: Bufs<B>,
+    user_data: u64,
+    opcode: u16,
+    requested: u64,
+}
+
 struct Slot<B> {
     generation: u32,
-    op: Option<Op<B>>,
+    held: Option<Held<B>>,
 }
 
 struct State<B> {
@@ -51,7 +57,7 @@ struct State<B> {
     free: Vec<u32>,
 }
 
-/// The in-flight table of a context.
+/// The slot table of a context.
 pub(crate) struct Table<B> {
     state: Mutex<State<B>>,
     mem: Box<[SlotMem]>,
@@ -60,23 +66,23 @@ pub(crate) struct Table<B> {
 }
 
 /// Numbers for tables, so that a token of one context is refused by another.
-static NEXT_TABLE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+static NEXT_TABLE_ID: AtomicU64 = AtomicU64::new(1);
 
-// SAFETY: the ops (and their buffers, which are `Send`) move between threads only inside
-// the mutex; `SlotMem` holds plain data and addresses, used under the slot protocol in
-// the module docs.
+// SAFETY: the buffers (which are `Send`) move between threads only inside the mutex;
+// `SlotMem` holds plain data and addresses, used under the slot protocol in the module
+// docs.
 unsafe impl<B: Send> Send for Table<B> {}
 // SAFETY: shared access goes through the mutex, or touches a slot's memory under the
 // protocol in the module docs.
 unsafe impl<B: Send> Sync for Table<B> {}
 
-impl<B: IoBuf> Table<B> {
+impl<B> Table<B> {
     /// A table of `capacity` slots, every one free.
     pub(crate) fn new(capacity: u32) -> Self {
         let slots = (0..capacity)
             .map(|_| Slot {
                 generation: 0,
-                op: None,
+                held: None,
             })
             .collect();
         let mem = (0..capacity)
@@ -90,7 +96,7 @@ impl<B: IoBuf> Table<B> {
         Self {
             state: Mutex::new(State { slots, free }),
             mem,
-            id: NEXT_TABLE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id: NEXT_TABLE_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -102,13 +108,13 @@ impl<B: IoBuf> Table<B> {
         }
     }
 
-    /// Never frees the ops still in the table: for a context whose destruction failed,
-    /// whose buffers the kernel might still use.
+    /// Never frees the buffers still in the table: for a context whose destruction
+    /// failed, whose buffers the kernel might still use.
     pub(crate) fn leak_in_flight(&self) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         for slot in state.slots.iter_mut() {
-            if let Some(op) = slot.op.take() {
-                std::mem::forget(op);
+            if let Some(held) = slot.held.take() {
+                std::mem::forget(held);
             }
         }
     }
@@ -127,151 +133,146 @@ impl<B: IoBuf> Guard<'_, B> {
         self.state.slots.len() - self.state.free.len()
     }
 
-    /// Validates `op`, takes a slot for it and fills the slot's `iocb`; returns the token
-    /// and the `iocb` address to submit. On failure the op comes back untouched.
-    // The op is handed back by value: boxing it would allocate on every EAGAIN.
-    #[allow(clippy::result_large_err)]
+    /// Checks `op`, takes a free slot, writes the slot's `iocb` (and `iovec`s) and moves
+    /// the op's buffers into it; returns the token and the `iocb` address to submit. On
+    /// failure the op is untouched. `resfd` is the context's own eventfd.
     pub(crate) fn prepare(
         &mut self,
-        mut op: Op<B>,
+        op: &mut Op<'_, B>,
         resfd: Option<u32>,
-    ) -> Result<(Token, *mut iocb), (Op<B>, Error)> {
-        match self.fill(&mut op, resfd) {
-            Ok(token) => {
-                self.state.slots[token.index as usize].op = Some(op);
-                Ok((token, self.mem[token.index as usize].iocb.get()))
-            }
-            Err(e) => Err((op, e)),
-        }
-    }
-
-    /// [`prepare`](Self::prepare) for the request at the front of `ops`, which moves
-    /// straight from the queue into its slot (the hot path: one move of the op, not
-    /// two). `Ok(None)` when `ops` is empty; on failure the op stays at the front.
-    pub(crate) fn prepare_front(
-        &mut self,
-        ops: &mut std::collections::VecDeque<Op<B>>,
-        resfd: Option<u32>,
-    ) -> Result<Option<(Token, *mut iocb)>, Error> {
-        let Some(op) = ops.front_mut() else {
-            return Ok(None);
-        };
-        let token = self.fill(op, resfd)?;
-        let index = token.index as usize;
-        self.state.slots[index].op = ops.pop_front();
-        Ok(Some((token, self.mem[index].iocb.get())))
-    }
-
-    /// Validates `op`, takes a free slot and writes the slot's `iocb` (and `iovec`s) for
-    /// it. The caller stores the op in the slot before anything else looks at it.
-    fn fill(&mut self, op: &mut Op<B>, resfd: Option<u32>) -> Result<Token, Error> {
-        op.validate()?;
+    ) -> Result<(Token, *mut iocb), Error> {
+        let checked = check(op, resfd.is_some())?;
         let index = self.state.free.pop().ok_or(Errno::AGAIN)?;
+        let slot = &mut self.state.slots[index as usize];
         let token = Token {
             index,
-            generation: self.state.slots[index as usize].generation,
+            generation: slot.generation,
             context: self.id,
         };
         let mem = &self.mem[index as usize];
-        let mut cb = iocb {
-            aio_data: token.to_data(),
-            aio_lio_opcode: op.opcode,
-            aio_fildes: op.fd as u32,
-            aio_offset: op.offset as i64,
-            ..iocb::default()
-        };
-        cb.set_rw_flags(op.rw_flags);
-        if let Some(prio) = op.ioprio {
-            cb.set_ioprio(prio.value());
-        }
-        if let Some(fd) = op.resfd.map(|fd| fd as u32).or(resfd) {
-            cb.set_resfd(fd);
-        }
-        let addr_of = op.addr_of;
-        match &mut op.bufs {
-            Bufs::None => cb.aio_buf = u64::from(op.poll_events),
-            Bufs::One(b) => {
-                let len = op.limit.unwrap_or(b.len()).min(b.len());
-                cb.set_buf(addr_of(b), len);
-            }
-            Bufs::Many(bs) => {
-                // SAFETY: the slot came off the free list under the lock, so this is the
-                // only access to its memory until it is submitted.
-                let iovecs = unsafe { &mut *mem.iovecs.get() };
-                iovecs.clear();
-                iovecs.extend(bs.iter_mut().map(|b| Iovec {
-                    base: addr_of(b),
-                    len: b.len(),
-                }));
-                cb.set_iovecs(iovecs.as_ptr(), iovecs.len());
-            }
-        }
+        // SAFETY: the slot came off the free list under the lock, so this is the only
+        // access to its memory until it is submitted.
+        let iovecs = unsafe { &mut *mem.iovecs.get() };
+        let cb = encode(op, &checked, token.to_data(), resfd, iovecs);
         // SAFETY: as above: the slot is ours alone until submitted.
         unsafe { *mem.iocb.get() = cb };
-        Ok(token)
+        slot.held = Some(Held {
+            bufs: std::mem::replace(&mut op.bufs, Bufs::None),
+            user_data: op.user_data,
+            opcode: op.opcode,
+            requested: checked.len,
+        });
+        Ok((token, mem.iocb.get()))
     }
 
-    /// Takes back a prepared request the kernel did not accept, and frees its slot.
-    pub(crate) fn unprepare(&mut self, token: Token) -> Op<B> {
-        self.release(token).expect("a prepared token is live")
+    /// Takes a slot for a request whose memory the caller manages (`submit_raw`): a copy
+    /// of `cb` with the token in `aio_data`.
+    pub(crate) fn prepare_raw(&mut self, cb: &iocb) -> Result<(Token, *mut iocb), Error> {
+        let index = self.state.free.pop().ok_or(Errno::AGAIN)?;
+        let slot = &mut self.state.slots[index as usize];
+        let token = Token {
+            index,
+            generation: slot.generation,
+            context: self.id,
+        };
+        let mem = &self.mem[index as usize];
+        // SAFETY: the slot came off the free list under the lock: ours until submitted.
+        unsafe {
+            *mem.iocb.get() = iocb {
+                aio_data: token.to_data(),
+                ..*cb
+            };
+        }
+        slot.held = Some(Held {
+            bufs: Bufs::None,
+            user_data: 0,
+            opcode: cb.aio_lio_opcode,
+            requested: 0,
+        });
+        Ok((token, mem.iocb.get()))
+    }
+
+    /// Takes back a prepared request the kernel did not accept, freeing its slot and
+    /// moving its buffers back into `op`.
+    pub(crate) fn unprepare(&mut self, token: Token, op: &mut Op<'_, B>) {
+        if let Some(held) = self.release(token) {
+            op.bufs = held.bufs;
+        }
+    }
+
+    /// Frees the slot of a prepared raw request the kernel did not accept.
+    pub(crate) fn unprepare_raw(&mut self, token: Token) {
+        self.release(token);
     }
 
     /// Turns an event into a completion, freeing its slot; `None` for an event whose token
     /// is not live (which would mean a request submitted behind rawaio's back).
     pub(crate) fn complete(&mut self, event: &io_event) -> Option<Completion<B>> {
         let token = Token::from_data(event.data, self.id);
-        let op = self.release(token)?;
-        let requested = op.len();
+        let held = self.release(token)?;
         Some(Completion {
             token,
-            user_data: op.user_data,
-            opcode: op.opcode,
-            requested,
+            user_data: held.user_data,
+            opcode: held.opcode,
+            requested: held.requested,
             res: event.res,
             res2: event.res2,
-            bufs: op.bufs,
+            bufs: held.bufs,
         })
+    }
+
+    /// The tokens of the `POLL` requests in flight, onto `out`.
+    pub(crate) fn live_polls(&self, out: &mut Vec<Token>) {
+        for (index, slot) in self.state.slots.iter().enumerate() {
+            if slot
+                .held
+                .as_ref()
+                .is_some_and(|h| h.opcode == rawaio_abi::IOCB_CMD_POLL)
+            {
+                out.push(Token {
+                    index: index as u32,
+                    generation: slot.generation,
+                    context: self.id,
+                });
+            }
+        }
+    }
+
+    /// Whether `token` was made by this table.
+    pub(crate) fn owns(&self, token: Token) -> bool {
+        token.context == self.id
     }
 
     /// The `iocb` address of a live token, for `io_cancel` (while the guard is held, the
     /// slot cannot be freed or reused).
     pub(crate) fn live_iocb(&self, token: Token) -> Option<*mut iocb> {
-        if token.context != self.id {
+        if !self.owns(token) {
             return None;
         }
         let slot = self.state.slots.get(token.index as usize)?;
-        (slot.generation == token.generation && slot.op.is_some())
+        (slot.generation == token.generation && slot.held.is_some())
             .then(|| self.mem[token.index as usize].iocb.get())
     }
 
-    /// A copy of the `iocb` prepared for a live token (for [`Op::to_iocb`]).
-    pub(crate) fn iocb_of(&self, token: Token) -> Option<iocb> {
-        let cb = self.live_iocb(token)?;
-        // SAFETY: after `prepare` a live slot's iocb is only read (module invariant), and
-        // the guard keeps the slot from being freed or reused meanwhile.
-        Some(unsafe { *cb })
-    }
-
-    fn release(&mut self, token: Token) -> Option<Op<B>> {
-        if token.context != self.id {
+    fn release(&mut self, token: Token) -> Option<Held<B>> {
+        if !self.owns(token) {
             return None;
         }
         let slot = self.state.slots.get_mut(token.index as usize)?;
         if slot.generation != token.generation {
             return None;
         }
-        let op = slot.op.take()?;
+        let held = slot.held.take()?;
         slot.generation = slot.generation.wrapping_add(1);
         self.state.free.push(token.index);
-        Some(op)
+        Some(held)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::AlignedBuf;
-    use rawaio_abi::{IOCB_CMD_PREADV, IOCB_CMD_PWRITE};
+    use rawaio_abi::IOCB_CMD_PWRITE;
     use std::os::fd::BorrowedFd;
 
     fn fd() -> BorrowedFd<'static> {
@@ -288,15 +289,19 @@ mod tests {
         }
     }
 
+    fn write(byte: u8) -> Op<'static, Vec<u8>> {
+        Op::write(fd(), vec![byte], 0)
+    }
+
     #[test]
     fn prepare_fills_the_iocb_and_complete_hands_the_buffer_back() {
         let table = Table::<Vec<u8>>::new(4);
         let mut g = table.lock();
         let buf = vec![7u8; 100];
         let addr = buf.as_ptr() as u64;
-        let (token, cb) = g
-            .prepare(Op::write(fd(), buf, 4096).user_data(99), Some(5))
-            .unwrap();
+        let mut op = Op::write(fd(), buf, 4096).user_data(99);
+        let (token, cb) = g.prepare(&mut op, Some(5)).unwrap();
+        assert!(op.into_bufs().is_empty(), "the slot owns the buffer now");
         // SAFETY: the slot is prepared and nothing else writes it.
         let cb = unsafe { *cb };
         assert_eq!(cb.aio_lio_opcode, IOCB_CMD_PWRITE);
@@ -321,23 +326,17 @@ mod tests {
     }
 
     #[test]
-    fn vectored_requests_get_an_iovec_array() {
-        let table = Table::<AlignedBuf>::new(2);
+    fn the_iovecs_live_in_the_slot() {
+        let table = Table::<Vec<u8>>::new(2);
         let mut g = table.lock();
-        let bufs = vec![
-            AlignedBuf::new(512, 512).unwrap(),
-            AlignedBuf::new(1024, 512).unwrap(),
-        ];
-        let addrs: Vec<usize> = bufs.iter().map(|b| b.as_ptr() as usize).collect();
-        let (_, cb) = g.prepare(Op::readv(fd(), bufs, 0), None).unwrap();
-        // SAFETY: the slot is prepared; its iovec array is what `aio_buf` points to.
+        let mut op = Op::readv(fd(), vec![vec![0u8; 3], vec![0u8; 5]], 0);
+        let (_, cb) = g.prepare(&mut op, None).unwrap();
+        // SAFETY: the slot is prepared; its iovec array is what `aio_buf` points to, and
+        // it lives in the table.
         unsafe {
             let cb = *cb;
-            assert_eq!(cb.aio_lio_opcode, IOCB_CMD_PREADV);
-            assert_eq!(cb.aio_nbytes, 2);
             let iov = std::slice::from_raw_parts(cb.aio_buf as usize as *const Iovec, 2);
-            assert_eq!((iov[0].base as usize, iov[0].len), (addrs[0], 512));
-            assert_eq!((iov[1].base as usize, iov[1].len), (addrs[1], 1024));
+            assert_eq!((iov[0].len, iov[1].len), (3, 5));
         }
     }
 
@@ -345,21 +344,32 @@ mod tests {
     fn tokens_are_never_reused_and_stale_ones_are_refused() {
         let table = Table::<Vec<u8>>::new(1);
         let mut g = table.lock();
-        let (first, _) = g.prepare(Op::write(fd(), vec![1], 0), None).unwrap();
-        let (op, err) = g.prepare(Op::write(fd(), vec![2], 0), None).unwrap_err();
+        let (first, _) = g.prepare(&mut write(1), None).unwrap();
+        let mut op = write(2);
+        let err = g.prepare(&mut op, None).unwrap_err();
         assert_eq!(err, Error::Os(Errno::AGAIN), "a full table pushes back");
-        assert_eq!(op.into_bufs(), vec![vec![2]], "and hands the request back");
+        assert_eq!(
+            op.into_bufs(),
+            vec![vec![2]],
+            "and leaves the request whole"
+        );
         assert!(g.live_iocb(first).is_some());
         g.complete(&event_for(first, 1)).unwrap();
         assert!(g.live_iocb(first).is_none());
-        let (second, _) = g.prepare(Op::write(fd(), vec![3], 0), None).unwrap();
+        let mut op = write(3);
+        let (second, _) = g.prepare(&mut op, None).unwrap();
         assert_eq!(second.index, first.index);
         assert_ne!(second, first);
         assert!(
             g.complete(&event_for(first, 1)).is_none(),
             "a stale token reaches nothing"
         );
-        assert_eq!(g.unprepare(second).into_bufs(), vec![vec![3]]);
+        g.unprepare(second, &mut op);
+        assert_eq!(
+            op.into_bufs(),
+            vec![vec![3]],
+            "unprepare gives the buffer back"
+        );
         assert_eq!(g.in_flight(), 0);
     }
 
@@ -367,9 +377,10 @@ mod tests {
     fn a_token_of_another_table_reaches_nothing() {
         let a = Table::<Vec<u8>>::new(1);
         let b = Table::<Vec<u8>>::new(1);
-        let (ta, _) = a.lock().prepare(Op::write(fd(), vec![1], 0), None).unwrap();
-        let (tb, _) = b.lock().prepare(Op::write(fd(), vec![2], 0), None).unwrap();
+        let (ta, _) = a.lock().prepare(&mut write(1), None).unwrap();
+        let (tb, _) = b.lock().prepare(&mut write(2), None).unwrap();
         assert_eq!((ta.index, ta.generation), (tb.index, tb.generation));
+        assert!(!b.lock().owns(ta));
         assert!(b.lock().live_iocb(ta).is_none());
         assert!(
             b.lock().complete(&event_for(ta, 1)).is_some(),
@@ -379,17 +390,40 @@ mod tests {
     }
 
     #[test]
-    fn invalid_requests_come_back_with_their_error() {
+    fn invalid_requests_are_left_whole_with_their_error() {
         let table = Table::<Vec<u8>>::new(1);
         let mut g = table.lock();
-        let (op, err) = g
-            .prepare(Op::write(fd(), vec![1], u64::MAX), None)
-            .unwrap_err();
+        let mut op = Op::write(fd(), vec![1], u64::MAX);
+        let err = g.prepare(&mut op, None).unwrap_err();
         assert!(matches!(
             err,
             Error::Invalid(crate::InvalidOp::OffsetTooLarge { .. })
         ));
         assert_eq!(op.into_bufs(), vec![vec![1]]);
+        assert_eq!(g.in_flight(), 0);
+    }
+
+    #[test]
+    fn raw_requests_keep_their_fields_and_take_the_token() {
+        let table = Table::<Vec<u8>>::new(1);
+        let mut g = table.lock();
+        let cb = iocb {
+            aio_data: 0xdead,
+            aio_lio_opcode: IOCB_CMD_PWRITE,
+            aio_nbytes: 9,
+            ..iocb::default()
+        };
+        let (token, slot) = g.prepare_raw(&cb).unwrap();
+        // SAFETY: the slot is prepared and nothing else writes it.
+        let copy = unsafe { *slot };
+        assert_eq!((copy.aio_data, copy.aio_nbytes), (token.to_data(), 9));
+        let c = g.complete(&event_for(token, 9)).unwrap();
+        assert_eq!(
+            (c.requested_len(), c.opcode(), c.into_bufs().len()),
+            (0, IOCB_CMD_PWRITE, 0)
+        );
+        let (token, _) = g.prepare_raw(&cb).unwrap();
+        g.unprepare_raw(token);
         assert_eq!(g.in_flight(), 0);
     }
 
@@ -407,12 +441,12 @@ mod tests {
             seed ^= seed << 5;
             let mut g = table.lock();
             match seed % 3 {
-                0 => match g.prepare(Op::write(fd(), vec![step as u8], 0), None) {
+                0 => match g.prepare(&mut write(step as u8), None) {
                     Ok((t, _)) => {
                         assert!(live.iter().all(|(l, _)| *l != t), "duplicate token");
                         live.push((t, step as u8));
                     }
-                    Err((_, e)) => {
+                    Err(e) => {
                         assert_eq!(live.len(), 8);
                         assert_eq!(e, Error::Os(Errno::AGAIN));
                     }
@@ -424,7 +458,9 @@ mod tests {
                 }
                 2 if !live.is_empty() => {
                     let (t, byte) = live.swap_remove(seed as usize % live.len());
-                    assert_eq!(g.unprepare(t).into_bufs(), vec![vec![byte]]);
+                    let mut shell = Op::<Vec<u8>>::fsync(fd());
+                    g.unprepare(t, &mut shell);
+                    assert_eq!(shell.into_bufs(), vec![vec![byte]]);
                 }
                 _ => {}
             }

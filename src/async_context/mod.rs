@@ -5,8 +5,8 @@
 //!
 //! The context is a [`Context`] created with an eventfd ([`Options::eventfd`]): every
 //! request bumps it on completion, after its event is in the ring. Each submitted request
-//! gets an entry, keyed by its [`Token`], in a table of waiters; its [`OpFuture`] leaves
-//! its task's waker there. Whoever polls (any future, on any thread) reaps everything the
+//! gets an entry in a table of waiters, at the index of the slot its [`Token`] names
+//! ([`waiters`]); its [`OpFuture`] leaves its task's waker there. Whoever polls (any future, on any thread) reaps everything the
 //! ring holds and delivers each completion to its entry, waking the task that waits for
 //! it. A future whose completion is not there yet asks the [`Reactor`] to watch the
 //! eventfd, with the context's own waker: when the eventfd becomes readable, that waker
@@ -27,22 +27,24 @@
 //! destroyed (which waits for every request in flight) only when the last handle and the
 //! last future are gone. Dropping the future of a `POLL` request also cancels it.
 
-use crate::IoBuf;
-use crate::completion::{Completion, Token};
+mod future;
+mod waiters;
+
+pub use future::OpFuture;
+
 use crate::context::{Context, Options, Rejected, Submitted};
-use crate::op::Op;
 use crate::reactor::Reactor;
+use crate::request::buf::IoBuf;
+use crate::request::completion::{Completion, Token};
+use crate::request::op::Op;
 use rawaio_abi::IOCB_CMD_POLL;
-use rustix::io::Errno;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
-use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::OwnedFd;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{self, Poll, Wake, Waker};
+use std::sync::{Arc, Mutex};
+use std::task::{self, Poll, Waker};
+use waiters::{AfterReap, State, Waiters};
 
 /// An AIO context whose requests complete as futures, on any runtime whose reactor can
 /// wait for a file descriptor (see [`Reactor`]).
@@ -105,169 +107,6 @@ struct Inner<R, B: IoBuf> {
     tokens: Mutex<Vec<Token>>,
 }
 
-/// The table of waiters, and what the reactor's waker wakes.
-struct Waiters<B> {
-    state: Mutex<State<B>>,
-}
-
-/// Hashes tokens cheaply (Fx-style multiply and rotate): they are made by the context, so
-/// there is no hash flooding to fear, and their index and generation tell them apart.
-#[derive(Default, Clone, Copy)]
-struct TokenHasher(u64);
-
-impl TokenHasher {
-    fn mix(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for TokenHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.mix(u64::from(b));
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.mix(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.mix(n);
-    }
-}
-
-type Entries<B> = HashMap<Token, Entry<B>, BuildHasherDefault<TokenHasher>>;
-
-struct State<B> {
-    entries: Entries<B>,
-    /// Entries in [`Entry::Waiting`].
-    waiting: usize,
-    /// Whether the reactor holds the context's waker, unspent.
-    armed: bool,
-    /// How many times the reactor has woken the context's waker.
-    fired: u64,
-    /// Room for what one reap brings.
-    reaped: Vec<Completion<B>>,
-}
-
-enum Entry<B> {
-    /// In flight, its future alive; the waker of the task that last polled it.
-    Waiting(Option<Waker>),
-    /// Reaped, waiting for its future to take it.
-    Done(Completion<B>),
-    /// Its future is gone: the completion is dropped when it is reaped.
-    Abandoned,
-}
-
-/// What a reap leaves to do once the lock is released.
-struct AfterReap<B> {
-    wake: Vec<Waker>,
-    drop: Vec<Completion<B>>,
-}
-
-impl<B> AfterReap<B> {
-    fn new() -> Self {
-        Self {
-            wake: Vec::new(),
-            drop: Vec::new(),
-        }
-    }
-
-    fn run(self) {
-        for waker in self.wake {
-            waker.wake();
-        }
-        // Buffers of abandoned requests are dropped here, outside the lock: their `Drop`
-        // may be anything.
-        drop(self.drop);
-    }
-}
-
-impl<B: IoBuf> Waiters<B> {
-    fn lock(&self) -> MutexGuard<'_, State<B>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl<B: IoBuf> Wake for Waiters<B> {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    /// The eventfd is readable: wake one waiting future, which reaps for everyone.
-    fn wake_by_ref(self: &Arc<Self>) {
-        let waker = {
-            let mut st = self.lock();
-            st.armed = false;
-            st.fired = st.fired.wrapping_add(1);
-            st.entries.values().find_map(|entry| match entry {
-                Entry::Waiting(Some(waker)) => Some(waker.clone()),
-                _ => None,
-            })
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
-impl<B: IoBuf> State<B> {
-    /// Hands a reaped completion to its entry.
-    fn deliver(&mut self, completion: Completion<B>, me: Option<Token>, after: &mut AfterReap<B>) {
-        let token = completion.token();
-        match self.entries.get_mut(&token) {
-            Some(entry @ Entry::Waiting(_)) => {
-                if let Entry::Waiting(Some(waker)) =
-                    std::mem::replace(entry, Entry::Done(completion))
-                {
-                    if Some(token) != me {
-                        after.wake.push(waker);
-                    }
-                }
-                self.waiting -= 1;
-            }
-            Some(Entry::Abandoned) => {
-                self.entries.remove(&token);
-                after.drop.push(completion);
-            }
-            // Reaped before its submitter registered it (or a duplicate, which cannot
-            // happen): kept for the future to take.
-            Some(Entry::Done(_)) | None => {
-                if let Some(Entry::Done(old)) = self.entries.insert(token, Entry::Done(completion))
-                {
-                    after.drop.push(old);
-                }
-            }
-        }
-    }
-
-    /// Registers a token just submitted (unless its completion was reaped already).
-    fn register(&mut self, token: Token) {
-        if let std::collections::hash_map::Entry::Vacant(slot) = self.entries.entry(token) {
-            slot.insert(Entry::Waiting(None));
-            self.waiting += 1;
-        }
-    }
-
-    /// Takes `token`'s completion if it has been delivered.
-    fn claim(&mut self, token: Token) -> Option<Completion<B>> {
-        if !matches!(self.entries.get(&token), Some(Entry::Done(_))) {
-            return None;
-        }
-        match self.entries.remove(&token) {
-            Some(Entry::Done(completion)) => Some(completion),
-            _ => None,
-        }
-    }
-
-    /// Whether a future about to finish must arm the reactor for those still waiting.
-    fn needs_arming(&self) -> bool {
-        !self.armed && self.waiting > 0
-    }
-}
-
 /// The eventfd's counter, or `WouldBlock` when it is zero.
 fn drain(ctx: &Context<impl IoBuf>) -> io::Result<u64> {
     let efd = ctx
@@ -279,13 +118,14 @@ fn drain(ctx: &Context<impl IoBuf>) -> io::Result<u64> {
     }
 }
 
-impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
+impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
     /// Creates a context for at least `nr_events` requests in flight, with an eventfd
     /// registered with a new reactor `R` ([`Reactor::register`]).
     ///
     /// # Errors
-    /// - Those of [`Context::new`] (`EINVAL` for a bad size, `EAGAIN` when the
-    ///   system-wide `/proc/sys/fs/aio-max-nr` is used up, ...).
+    /// - Those of [`Context::new`] (`EINVAL` for a bad size, a spent system-wide
+    ///   budget, `/proc/sys/fs/aio-max-nr`, as [`QuotaExceeded`](io::ErrorKind::QuotaExceeded)
+    ///   with the figures, ...).
     /// - Those of `eventfd(2)` and of duplicating it (`EMFILE`).
     /// - The reactor's ([`Reactor::register`]): for `reactor::Tokio`, being outside a
     ///   tokio runtime.
@@ -314,16 +154,7 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
         let dup = rustix::io::fcntl_dupfd_cloexec(efd, 0)?;
         let reactor = register(dup)?;
         let waiters = Arc::new(Waiters {
-            state: Mutex::new(State {
-                entries: Entries::with_capacity_and_hasher(
-                    ctx.ring_size() as usize,
-                    BuildHasherDefault::default(),
-                ),
-                waiting: 0,
-                armed: false,
-                fired: 0,
-                reaped: Vec::with_capacity(ctx.ring_size() as usize),
-            }),
+            state: Mutex::new(State::new(ctx.ring_size() as usize)),
         });
         Ok(Self {
             inner: Arc::new(Inner {
@@ -335,13 +166,16 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
             }),
         })
     }
+}
 
+impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
     /// Submits one request and returns the future of its completion; the context owns the
     /// request's buffers until the completion is reaped, whatever happens to the future.
     ///
     /// The request goes to the kernel now, not when the future is first polled. Every
-    /// request signals the context's eventfd: a [`notify`](Op::notify) eventfd set on
-    /// `op` is replaced by it.
+    /// request signals the context's eventfd, so a request with its own
+    /// [`notify`](Op::notify) eventfd is refused
+    /// ([`InvalidOp::NotifyConflict`](crate::InvalidOp::NotifyConflict)).
     ///
     /// # Errors
     /// As [`Context::submit`]: the request comes back in [`Rejected`] with its buffers.
@@ -354,7 +188,7 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
     /// use rawaio::{AsyncContext, Op, reactor::AsyncIo};
     ///
     /// let ctx = AsyncContext::<AsyncIo>::new(4)?;
-    /// let file = std::fs::File::open("Cargo.toml")?;
+    /// let file = std::fs::File::open("README.md")?;
     /// let future = ctx.submit(Op::read(&file, vec![0u8; 4], 0))?;
     /// let completion = async_io::block_on(future)?;
     /// assert_eq!(completion.result()?, 4);
@@ -365,8 +199,7 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
     /// ```
     #[doc(alias = "io_submit")]
     #[allow(clippy::result_large_err)] // the op comes back by value, as from Context::submit
-    pub fn submit(&self, mut op: Op<B>) -> Result<OpFuture<R, B>, Rejected<B>> {
-        op.resfd = None;
+    pub fn submit<'fd>(&self, op: Op<'fd, B>) -> Result<OpFuture<R, B>, Rejected<'fd, B>> {
         let cancel_on_drop = op.opcode == IOCB_CMD_POLL;
         let token = self.inner.ctx.submit(op)?;
         self.inner.waiters.lock().register(token);
@@ -383,12 +216,11 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
     /// with their buffers.
     pub fn submit_batch(
         &self,
-        ops: &mut VecDeque<Op<B>>,
+        ops: &mut VecDeque<Op<'_, B>>,
         futures: &mut Vec<OpFuture<R, B>>,
     ) -> Submitted {
         let mut cancels = Vec::new();
-        for (i, op) in ops.iter_mut().enumerate() {
-            op.resfd = None;
+        for (i, op) in ops.iter().enumerate() {
             if op.opcode == IOCB_CMD_POLL {
                 cancels.push(i);
             }
@@ -471,18 +303,11 @@ impl<R: Reactor, B: IoBuf> Inner<R, B> {
         let result = {
             let mut st = self.waiters.lock();
             if let (Some(token), Some(waker)) = (me, waker) {
-                if let Some(Entry::Waiting(slot)) = st.entries.get_mut(&token) {
-                    match slot {
-                        Some(old) if old.will_wake(waker) => {}
-                        _ => *slot = Some(waker.clone()),
-                    }
-                }
+                st.set_waker(token, waker);
             }
             let st = &mut *st;
             let mut reaped = std::mem::take(&mut st.reaped);
-            let result = self
-                .ctx
-                .reap(0, self.ctx.ring_size() as usize, None, &mut reaped);
+            let result = self.ctx.reap_ready(&mut reaped);
             let count = reaped.len();
             for completion in reaped.drain(..) {
                 st.deliver(completion, me, &mut after);
@@ -574,239 +399,5 @@ impl<R: Reactor, B: IoBuf> fmt::Debug for AsyncContext<R, B> {
         f.debug_struct("AsyncContext")
             .field("context", &self.inner.ctx)
             .finish_non_exhaustive()
-    }
-}
-
-/// The completion of one request submitted through an [`AsyncContext`].
-///
-/// Resolves to the request's [`Completion`] (its result and its buffers), or to an error
-/// of the reactor or of reaping (the request is then abandoned: its buffers are dropped
-/// when it completes). It is `Send`, `'static` and `Unpin`.
-///
-/// Dropping it before it resolves never frees the buffers while the kernel may use them:
-/// the context keeps them until the completion is reaped, then drops them. Dropping the
-/// future of a `POLL` request cancels the request (`io_cancel`).
-#[must_use = "the completion, and the buffers, come back only through the future"]
-pub struct OpFuture<R: Reactor, B: IoBuf = Vec<u8>> {
-    ctx: AsyncContext<R, B>,
-    /// `None` once resolved.
-    token: Option<Token>,
-    cancel_on_drop: bool,
-}
-
-impl<R: Reactor, B: IoBuf> OpFuture<R, B> {
-    /// The request's token (the one its [`Completion`] carries).
-    pub fn token(&self) -> Option<Token> {
-        self.token
-    }
-
-    /// Cancels the request (`io_cancel`): only `POLL` requests can be cancelled; the
-    /// future then resolves to a completion with result 0.
-    ///
-    /// # Errors
-    /// `EINVAL` when the request cannot be cancelled or has completed, or the future has
-    /// resolved.
-    #[doc(alias = "io_cancel")]
-    pub fn cancel(&self) -> Result<(), Errno> {
-        self.ctx.inner.ctx.cancel(self.token.ok_or(Errno::INVAL)?)
-    }
-
-    /// Forgets this future's claim: the request stays in flight, and its buffers are
-    /// dropped when it completes.
-    fn abandon(&mut self) {
-        let Some(token) = self.token.take() else {
-            return;
-        };
-        let inner = &self.ctx.inner;
-        let (garbage, was_waiting, needs_arming) = {
-            let mut st = inner.waiters.lock();
-            let (garbage, was_waiting) = match st.entries.get_mut(&token) {
-                Some(entry @ Entry::Waiting(_)) => {
-                    *entry = Entry::Abandoned;
-                    st.waiting -= 1;
-                    (None, true)
-                }
-                Some(Entry::Done(_)) => match st.entries.remove(&token) {
-                    Some(Entry::Done(completion)) => (Some(completion), false),
-                    _ => (None, false),
-                },
-                _ => (None, false),
-            };
-            (garbage, was_waiting, st.needs_arming())
-        };
-        drop(garbage);
-        if was_waiting && self.cancel_on_drop {
-            // EINVAL: it completed meanwhile; its completion is dropped when reaped.
-            let _ = inner.ctx.cancel(token);
-        }
-        if needs_arming {
-            inner.arm();
-        }
-    }
-}
-
-impl<R: Reactor, B: IoBuf> Future for OpFuture<R, B> {
-    type Output = io::Result<Completion<B>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let Some(token) = this.token else {
-            return Poll::Ready(Err(io::Error::other(
-                "rawaio::OpFuture polled after it resolved",
-            )));
-        };
-        match this.ctx.inner.drive(Some(token), Some(cx.waker())) {
-            Ok(Some(completion)) => {
-                this.token = None;
-                Poll::Ready(Ok(completion))
-            }
-            Ok(None) => Poll::Pending,
-            Err(e) => {
-                this.abandon();
-                Poll::Ready(Err(e))
-            }
-        }
-    }
-}
-
-impl<R: Reactor, B: IoBuf> Drop for OpFuture<R, B> {
-    fn drop(&mut self) {
-        self.abandon();
-    }
-}
-
-impl<R: Reactor, B: IoBuf> fmt::Debug for OpFuture<R, B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpFuture")
-            .field("token", &self.token)
-            .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::op::Bufs;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn token(index: u32) -> Token {
-        Token {
-            index,
-            generation: 0,
-            context: 1,
-        }
-    }
-
-    fn completion(token: Token) -> Completion<Vec<u8>> {
-        Completion {
-            token,
-            user_data: 0,
-            opcode: 0,
-            requested: 0,
-            res: 0,
-            res2: 0,
-            bufs: Bufs::None,
-        }
-    }
-
-    fn state() -> State<Vec<u8>> {
-        State {
-            entries: Entries::default(),
-            waiting: 0,
-            armed: false,
-            fired: 0,
-            reaped: Vec::new(),
-        }
-    }
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn a_completion_goes_to_its_entry_and_wakes_its_task_once() {
-        let mut st = state();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&count));
-        st.register(token(1));
-        st.register(token(2));
-        assert_eq!(st.waiting, 2);
-        assert!(st.needs_arming());
-        if let Some(Entry::Waiting(w)) = st.entries.get_mut(&token(1)) {
-            *w = Some(waker);
-        }
-        let mut after = AfterReap::new();
-        st.deliver(completion(token(1)), None, &mut after);
-        assert_eq!((after.wake.len(), st.waiting), (1, 1));
-        after.run();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
-        assert!(st.claim(token(2)).is_none(), "not delivered yet");
-        assert_eq!(st.claim(token(1)).map(|c| c.token()), Some(token(1)));
-        assert!(st.claim(token(1)).is_none(), "a completion is taken once");
-        assert_eq!(st.entries.len(), 1);
-    }
-
-    #[test]
-    fn the_polling_future_does_not_wake_itself() {
-        let mut st = state();
-        st.register(token(3));
-        if let Some(Entry::Waiting(w)) = st.entries.get_mut(&token(3)) {
-            *w = Some(Waker::noop().clone());
-        }
-        let mut after = AfterReap::new();
-        st.deliver(completion(token(3)), Some(token(3)), &mut after);
-        assert!(after.wake.is_empty());
-        assert!(st.claim(token(3)).is_some());
-    }
-
-    #[test]
-    fn a_completion_reaped_before_registration_is_kept() {
-        let mut st = state();
-        let mut after = AfterReap::new();
-        st.deliver(completion(token(4)), None, &mut after);
-        st.register(token(4));
-        assert_eq!(st.waiting, 0, "already done: not waiting");
-        assert!(st.claim(token(4)).is_some());
-        assert!(st.entries.is_empty());
-    }
-
-    #[test]
-    fn an_abandoned_completion_is_dropped_outside_the_table() {
-        let mut st = state();
-        st.register(token(5));
-        st.entries.insert(token(5), Entry::Abandoned);
-        st.waiting -= 1;
-        let mut after = AfterReap::new();
-        st.deliver(completion(token(5)), None, &mut after);
-        assert_eq!(after.drop.len(), 1);
-        assert!(st.entries.is_empty());
-        assert!(!st.needs_arming(), "nothing waits");
-    }
-
-    #[test]
-    fn the_reactors_wake_up_goes_to_one_waiting_future() {
-        let waiters = Arc::new(Waiters {
-            state: Mutex::new(state()),
-        });
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        {
-            let mut st = waiters.lock();
-            st.armed = true;
-            for i in 0..3 {
-                st.register(token(i));
-                if let Some(Entry::Waiting(w)) = st.entries.get_mut(&token(i)) {
-                    *w = Some(Waker::from(Arc::clone(&count)));
-                }
-            }
-        }
-        Waker::from(Arc::clone(&waiters)).wake();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
-        let st = waiters.lock();
-        assert!(!st.armed, "the registration is spent");
-        assert_eq!(st.fired, 1);
     }
 }

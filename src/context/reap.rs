@@ -1,0 +1,222 @@
+//! Reaping: completions from the ring in user space, waiting with `io_getevents` (or
+//! `io_pgetevents`, with a signal mask) only when there is something to wait for.
+
+use super::Context;
+use crate::deadline::Deadline;
+use crate::request::buf::IoBuf;
+use crate::request::completion::Completion;
+use crate::sys;
+use rawaio_abi::{
+    __aio_sigset, __kernel_old_timespec, __kernel_timespec, KERNEL_SIGSET_SIZE, io_event,
+    kernel_sigset_t,
+};
+use rustix::io::Errno;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+impl<B: IoBuf> Context<B> {
+    /// Reaps at least `min` and at most `max` completions into `done`, waiting up to
+    /// `timeout` (for ever when `None`) for the first `min`; returns how many it reaped.
+    ///
+    /// It never waits for a request that was not submitted: `min` is capped at the
+    /// number of this context's requests in flight (so with nothing in flight it returns
+    /// 0 at once, and two threads waiting for the same last request do not wait for ever:
+    /// the one that does not get it returns with what it has). Fewer than `min` come
+    /// back only then, or when the timeout expires.
+    ///
+    /// Ready completions are taken from the ring in user space without a system call;
+    /// only waiting uses `io_getevents`. With `min == 0` it never waits nor makes a
+    /// system call (see [`reap_ready`](Self::reap_ready)). A signal during the wait does
+    /// not end it early: the wait resumes with the time left.
+    ///
+    /// # Errors
+    /// - `EINVAL`: `min > max`, or `min` larger than the ring.
+    /// - The kernel's errors from `io_getevents` (`EINVAL` in a `fork` child), reported
+    ///   only if nothing was reaped.
+    ///
+    /// # References
+    /// - [io_getevents(2)](https://man7.org/linux/man-pages/man2/io_getevents.2.html)
+    #[doc(alias = "io_getevents")]
+    pub fn reap(
+        &self,
+        min: usize,
+        max: usize,
+        timeout: Option<Duration>,
+        done: &mut Vec<Completion<B>>,
+    ) -> Result<usize, Errno> {
+        self.reap_inner(min, max, timeout, None, done)
+    }
+
+    /// Takes the completions that are ready now, never waiting: `reap(0, ring_size,
+    /// None, done)`. What to call after an eventfd or reactor says completions arrived:
+    /// it cannot hang whoever else reaped them first.
+    ///
+    /// # Errors
+    /// As [`reap`](Self::reap).
+    pub fn reap_ready(&self, done: &mut Vec<Completion<B>>) -> Result<usize, Errno> {
+        self.reap_inner(0, self.kernel.ring_nr as usize, None, None, done)
+    }
+
+    /// [`reap`](Self::reap), with `mask` as the thread's signal mask while it waits
+    /// (`io_pgetevents`, Linux 4.18): the way to wait for completions or a signal without
+    /// a race.
+    ///
+    /// Unlike `reap`, a signal that arrives during the wait ends it: `EINTR` if nothing
+    /// was reaped.
+    ///
+    /// # Errors
+    /// As [`reap`](Self::reap), plus `EINTR` and `ENOSYS` (kernels before 4.18).
+    ///
+    /// # References
+    /// - [io_pgetevents(2)](https://man7.org/linux/man-pages/man2/io_pgetevents.2.html)
+    #[doc(alias = "io_pgetevents")]
+    pub fn reap_with_sigmask(
+        &self,
+        min: usize,
+        max: usize,
+        timeout: Option<Duration>,
+        mask: &kernel_sigset_t,
+        done: &mut Vec<Completion<B>>,
+    ) -> Result<usize, Errno> {
+        self.reap_inner(min, max, timeout, Some(mask), done)
+    }
+
+    fn reap_inner(
+        &self,
+        min: usize,
+        max: usize,
+        timeout: Option<Duration>,
+        mask: Option<&kernel_sigset_t>,
+        done: &mut Vec<Completion<B>>,
+    ) -> Result<usize, Errno> {
+        let max = max.min(self.kernel.ring_nr as usize);
+        if min > max {
+            return Err(Errno::INVAL);
+        }
+        if min == 0 && self.user_space_peek().is_some_and(|p| p.ready() == Ok(0)) {
+            // Nothing ready: no lock, no system call. (What a concurrent reaper holds
+            // back is not ready for us either.)
+            return Ok(0);
+        }
+        let deadline = Deadline::after(timeout);
+        let mut reaper = if min == 0 {
+            // Never wait, not even for the lock: a thread holding it will deliver what is
+            // ready.
+            match self.kernel.reaper.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(0),
+            }
+        } else {
+            self.lock_reaper()
+        };
+        let reaper = &mut *reaper;
+        if self.kernel.forked() {
+            // A fork child: leave the parent's ring alone; the kernel refuses the context.
+            self.drop_ring(reaper);
+        }
+        let mut got = 0;
+        if let Some(ring) = &mut reaper.ring {
+            match ring.reap(&mut reaper.events[..max]) {
+                Ok(n) => {
+                    got += self.deliver(&reaper.events[..n], done);
+                    if got >= min {
+                        return Ok(got);
+                    }
+                }
+                Err(_) => self.drop_ring(reaper),
+            }
+        }
+        loop {
+            // Wait only for what is in flight: requests delivered to another reaper, or
+            // never submitted, will not come.
+            let want_min = (min - got.min(min)).min(self.kernel.outstanding());
+            if want_min == 0 && (min > 0 || reaper.ring.is_some()) {
+                return Ok(got);
+            }
+            let remaining = deadline.remaining();
+            let want_max = max - got;
+            let events = reaper.events[..want_max].as_mut_ptr();
+            let result = match mask {
+                None => {
+                    let ts = remaining.map(old_timespec);
+                    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+                    // SAFETY: `events` has room for `want_max` events; `ts_ptr` is null or
+                    // points to a live timespec; the reaper lock excludes user-space reaping.
+                    unsafe {
+                        sys::io_getevents(
+                            self.kernel.id,
+                            want_min as isize,
+                            want_max as isize,
+                            events,
+                            ts_ptr,
+                        )
+                    }
+                }
+                Some(mask) => {
+                    let ts = remaining.map(kernel_timespec);
+                    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+                    let sig = __aio_sigset {
+                        sigmask: mask,
+                        sigsetsize: KERNEL_SIGSET_SIZE,
+                    };
+                    // SAFETY: as above, and `sig` and the mask it points to outlive the call.
+                    unsafe {
+                        sys::io_pgetevents(
+                            self.kernel.id,
+                            want_min as isize,
+                            want_max as isize,
+                            events,
+                            ts_ptr,
+                            &sig,
+                        )
+                    }
+                }
+            };
+            let expired = remaining.is_some_and(|r| r.is_zero());
+            match result {
+                Ok(n) => {
+                    got += self.deliver(&reaper.events[..n], done);
+                    // Fewer than asked: the timeout expired, or (only) with a mask a signal
+                    // ended the wait. Without a mask, a signal just resumes the wait.
+                    if got >= min || expired || mask.is_some() || deadline.passed() {
+                        return Ok(got);
+                    }
+                }
+                Err(Errno::INTR) if mask.is_none() && !expired => {}
+                Err(_) if got > 0 => return Ok(got),
+                Err(Errno::INTR) if mask.is_none() => return Ok(got),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Turns events into completions; returns how many it delivered.
+    pub(super) fn deliver(&self, events: &[io_event], done: &mut Vec<Completion<B>>) -> usize {
+        if events.is_empty() {
+            return 0;
+        }
+        let mut table = self.table.lock();
+        let before = done.len();
+        done.extend(events.iter().filter_map(|ev| table.complete(ev)));
+        let delivered = done.len() - before;
+        self.kernel
+            .submitted
+            .fetch_sub(delivered as isize, Ordering::Release);
+        delivered
+    }
+}
+
+fn old_timespec(d: Duration) -> __kernel_old_timespec {
+    __kernel_old_timespec {
+        tv_sec: isize::try_from(d.as_secs()).unwrap_or(isize::MAX),
+        tv_nsec: d.subsec_nanos() as isize,
+    }
+}
+
+fn kernel_timespec(d: Duration) -> __kernel_timespec {
+    __kernel_timespec {
+        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: d.subsec_nanos().into(),
+    }
+}

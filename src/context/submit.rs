@@ -1,0 +1,302 @@
+//! Submitting: one request, a batch, a batch that waits out backpressure, a raw `iocb`.
+
+use super::Context;
+use crate::deadline::Deadline;
+use crate::error::Error;
+use crate::request::buf::IoBuf;
+use crate::request::completion::{Completion, Token};
+use crate::request::op::Op;
+use crate::sys;
+use rawaio_abi::iocb;
+use rustix::io::Errno;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How many requests one `io_submit` call carries at most.
+const CHUNK: usize = 64;
+
+/// A request the context did not submit, handed back with the reason.
+///
+/// Converts into [`Error`], [`std::io::Error`], `Box<dyn std::error::Error>` and
+/// `Box<dyn std::error::Error + Send + Sync>` (keeping the error, dropping the request
+/// and its buffers), so `ctx.submit(op)?` works in a function returning any of them, even
+/// when the request borrows its file. (It is not itself a `std::error::Error`: it holds
+/// the request, and whatever the request borrows.)
+pub struct Rejected<'fd, B> {
+    /// Why it was not submitted.
+    pub error: Error,
+    /// The request, with its buffers.
+    pub op: Op<'fd, B>,
+}
+
+impl<B> fmt::Debug for Rejected<'_, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejected")
+            .field("error", &self.error)
+            .field("op", &self.op)
+            .finish()
+    }
+}
+
+impl<B> fmt::Display for Rejected<'_, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "request not submitted: {}", self.error)
+    }
+}
+
+impl<B> From<Rejected<'_, B>> for Error {
+    fn from(r: Rejected<'_, B>) -> Self {
+        r.error
+    }
+}
+
+impl<B> From<Rejected<'_, B>> for std::io::Error {
+    fn from(r: Rejected<'_, B>) -> Self {
+        r.error.into()
+    }
+}
+
+impl<B> From<Rejected<'_, B>> for Box<dyn std::error::Error> {
+    fn from(r: Rejected<'_, B>) -> Self {
+        Box::new(r.error)
+    }
+}
+
+impl<B> From<Rejected<'_, B>> for Box<dyn std::error::Error + Send + Sync> {
+    fn from(r: Rejected<'_, B>) -> Self {
+        Box::new(r.error)
+    }
+}
+
+/// The outcome of a batch submission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Submitted {
+    /// How many requests were accepted (taken from the front of the queue).
+    pub accepted: usize,
+    /// Why the rest were not: the error of the first request left in the queue (or
+    /// `ETIMEDOUT` from a wait that ran out of time). `None` when the queue was emptied.
+    pub error: Option<Error>,
+}
+
+impl<B: IoBuf> Context<B> {
+    /// Submits one request; the context owns its buffers until its completion is reaped.
+    ///
+    /// Descriptors the request owns or shares are released once it is submitted (the
+    /// kernel holds its own reference from then on).
+    ///
+    /// `io_submit` returns once the kernel has started the request, which for most
+    /// requests is at once; for some it is only once the request has finished: buffered
+    /// (non-`O_DIRECT`) reads of data not in the page cache and most buffered writes,
+    /// reads and writes on pipes, sockets and character devices, size-extending writes on
+    /// some file systems, `FSYNC`/`FDSYNC` on some file systems. [`RwfFlags::NOWAIT`]
+    /// makes a read or write that would block fail with `EAGAIN` instead, where the file
+    /// system supports it (see [`probe`](crate::probe)).
+    ///
+    /// # Errors
+    /// The request comes back in [`Rejected`], with:
+    /// - [`Error::Invalid`] when rawaio's own checks refuse it;
+    /// - `EAGAIN` when the context is full (reap, then retry);
+    /// - the kernel's error otherwise (`EBADF`, `EINVAL`, `EOPNOTSUPP`, ...).
+    ///
+    /// # References
+    /// - [io_submit(2)](https://man7.org/linux/man-pages/man2/io_submit.2.html)
+    ///
+    /// [`RwfFlags::NOWAIT`]: crate::RwfFlags::NOWAIT
+    #[doc(alias = "io_submit")]
+    // The op is handed back by value: boxing it would allocate on every EAGAIN.
+    #[allow(clippy::result_large_err)]
+    pub fn submit<'fd>(&self, mut op: Op<'fd, B>) -> Result<Token, Rejected<'fd, B>> {
+        let prepared = self.table.lock().prepare(&mut op, self.resfd());
+        let (token, cb) = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => return Err(Rejected { error, op }),
+        };
+        let mut list = [cb];
+        // SAFETY: `cb` is a prepared slot whose buffers the table owns until the
+        // completion is reaped or the context destroyed; the op holds its descriptors
+        // open until the call returns.
+        match unsafe { sys::io_submit(self.kernel.id, 1, list.as_mut_ptr()) } {
+            Ok(1) => {
+                self.kernel.submitted.fetch_add(1, Ordering::Release);
+                Ok(token)
+            }
+            other => {
+                let error = other.err().unwrap_or(Errno::AGAIN);
+                self.table.lock().unprepare(token, &mut op);
+                Err(Rejected {
+                    error: error.into(),
+                    op,
+                })
+            }
+        }
+    }
+
+    /// Submits requests from the front of `ops`, as many as the kernel accepts, pushing
+    /// each accepted request's token onto `tokens`. Requests not accepted stay in `ops`,
+    /// in order, with their buffers.
+    ///
+    /// The requests of a batch are independent: the kernel may run them in any order
+    /// (see [Ordering](crate::Op#ordering)).
+    ///
+    /// The kernel reports only the first refused request's error, and only when it is the
+    /// first of a call: after a partial submission this resubmits the rest, so
+    /// [`Submitted::error`] is always the error of `ops`'s new front. `EAGAIN` (the
+    /// context is full) is returned, not waited out: see
+    /// [`submit_all`](Self::submit_all).
+    pub fn submit_batch(
+        &self,
+        ops: &mut VecDeque<Op<'_, B>>,
+        tokens: &mut Vec<Token>,
+    ) -> Submitted {
+        let mut accepted = 0;
+        let resfd = self.resfd();
+        while !ops.is_empty() {
+            let mut list = [std::ptr::null_mut::<iocb>(); CHUNK];
+            let mut n = 0;
+            let mut refused = None;
+            {
+                let mut table = self.table.lock();
+                for op in ops.iter_mut().take(CHUNK) {
+                    match table.prepare(op, resfd) {
+                        Ok((token, cb)) => {
+                            list[n] = cb;
+                            tokens.push(token);
+                            n += 1;
+                        }
+                        Err(error) => {
+                            refused = Some(error);
+                            break;
+                        }
+                    }
+                }
+            }
+            if n == 0 {
+                return Submitted {
+                    accepted,
+                    error: refused,
+                };
+            }
+            // SAFETY: every pointer is a prepared slot whose buffers the table owns until
+            // its completion is reaped or the context destroyed; the ops, still in the
+            // queue, hold their descriptors open until the call returns.
+            let result = unsafe { sys::io_submit(self.kernel.id, n as isize, list.as_mut_ptr()) };
+            let taken = *result.as_ref().unwrap_or(&0);
+            if taken > 0 {
+                self.kernel
+                    .submitted
+                    .fetch_add(taken as isize, Ordering::Release);
+            }
+            accepted += taken;
+            if taken < n {
+                // The tokens of the requests the kernel did not take are the last ones
+                // pushed: their buffers go back into their ops, which stay queued.
+                let mut table = self.table.lock();
+                let first = tokens.len() - (n - taken);
+                for (token, op) in tokens.drain(first..).zip(ops.iter_mut().skip(taken)) {
+                    table.unprepare(token, op);
+                }
+            }
+            // The accepted requests leave the queue (owned descriptors close here).
+            ops.drain(..taken);
+            match result {
+                Err(e) => {
+                    return Submitted {
+                        accepted,
+                        error: Some(e.into()),
+                    };
+                }
+                // Partial: go round again, so the first refused request is resubmitted
+                // first and its own error (if it persists) is the one reported.
+                Ok(_) if taken < n => {}
+                Ok(_) if refused.is_some() => {
+                    return Submitted {
+                        accepted,
+                        error: refused,
+                    };
+                }
+                Ok(_) => {}
+            }
+        }
+        Submitted {
+            accepted,
+            error: None,
+        }
+    }
+
+    /// Like [`submit_batch`](Self::submit_batch), but waits out backpressure: while the
+    /// context is full (`EAGAIN`) and requests are in flight, it reaps completions into
+    /// `done` and submits again, for at most `timeout` (`None`: as long as it takes).
+    /// Stops at any other error.
+    ///
+    /// [`Submitted::error`] is `ETIMEDOUT` when the time ran out with requests left in
+    /// `ops` (requests that never complete, such as polls nothing wakes, keep the context
+    /// full), and `EAGAIN` when the context is full with nothing of its own in flight to
+    /// wait for.
+    pub fn submit_all(
+        &self,
+        ops: &mut VecDeque<Op<'_, B>>,
+        tokens: &mut Vec<Token>,
+        done: &mut Vec<Completion<B>>,
+        timeout: Option<Duration>,
+    ) -> Submitted {
+        let deadline = Deadline::after(timeout);
+        let mut accepted = 0;
+        loop {
+            let s = self.submit_batch(ops, tokens);
+            accepted += s.accepted;
+            match s.error {
+                Some(Error::Os(Errno::AGAIN)) if self.kernel.outstanding() > 0 => {
+                    if deadline.passed() {
+                        return Submitted {
+                            accepted,
+                            error: Some(Errno::TIMEDOUT.into()),
+                        };
+                    }
+                    if let Err(e) =
+                        self.reap(1, self.ring_size() as usize, deadline.remaining(), done)
+                    {
+                        return Submitted {
+                            accepted,
+                            error: Some(e.into()),
+                        };
+                    }
+                }
+                error => return Submitted { accepted, error },
+            }
+        }
+    }
+
+    /// Submits a request whose memory the caller manages, through the same token
+    /// bookkeeping as the safe path (so its completion arrives through [`reap`](Self::reap)
+    /// with no buffer).
+    ///
+    /// `cb`'s `aio_data` is replaced by the token; every other field is submitted as is.
+    /// The completion carries no buffer and reports a `requested_len` of 0.
+    ///
+    /// # Errors
+    /// As for [`submit`](Self::submit), as an [`Error`].
+    ///
+    /// # Safety
+    /// - Every buffer `cb` names (and, for vectored opcodes, the `iovec` array and the
+    ///   buffers it names) must stay valid, and not be accessed in conflict with the
+    ///   kernel, until this request's completion is reaped or the context is dropped.
+    /// - The descriptors `cb` names must be open until this call returns.
+    pub unsafe fn submit_raw(&self, cb: &iocb) -> Result<Token, Error> {
+        let (token, slot) = self.table.lock().prepare_raw(cb)?;
+        let mut list = [slot];
+        // SAFETY: the caller keeps the memory the request names valid (contract above).
+        match unsafe { sys::io_submit(self.kernel.id, 1, list.as_mut_ptr()) } {
+            Ok(1) => {
+                self.kernel.submitted.fetch_add(1, Ordering::Release);
+                Ok(token)
+            }
+            other => {
+                self.table.lock().unprepare_raw(token);
+                Err(other.err().unwrap_or(Errno::AGAIN).into())
+            }
+        }
+    }
+}
