@@ -6,7 +6,9 @@
 //! - a write that crosses the limit completes *short*, with the bytes below the limit;
 //! - a write at or beyond the limit completes with `EFBIG`; the process survives;
 //! - writes below the limit are unaffected, and raising the limit back makes writes
-//!   beyond it work again on the same context.
+//!   beyond it work again on the same context;
+//! - `write_all_at` across the limit resubmits the short part's rest, meets `EFBIG`, and
+//!   reports how far it got with the buffer back.
 
 mod support;
 
@@ -86,6 +88,31 @@ fn rlimit_fsize_gives_short_writes_then_efbig_without_killing_the_process() {
         |b: &[u8]| b.to_vec(),
         "buffered",
     );
+    // A whole write across the limit: the short part is resubmitted, which meets EFBIG;
+    // the caller learns how far it got and gets the buffer back.
+    let f = buffered.open_rw();
+    let data = pattern(9, 32 * 1024);
+    let incomplete = ctx
+        .write_all_at(&f, data.clone(), LIMIT - 8 * 1024, &mut Vec::new())
+        .unwrap_err();
+    assert_eq!(incomplete.transferred, 8 * 1024);
+    assert_eq!(
+        incomplete.error.raw_os_error(),
+        Some(Errno::FBIG.raw_os_error())
+    );
+    assert_eq!(incomplete.buf.as_deref(), Some(&data[..]));
+    let mut back = vec![0u8; 8 * 1024];
+    buffered
+        .open_ro()
+        .read_exact_at(&mut back, LIMIT - 8 * 1024)
+        .unwrap();
+    assert_eq!(
+        back,
+        data[..8 * 1024],
+        "the part below the limit was written"
+    );
+    assert_eq!(ctx.in_flight(), 0);
+
     let dctx = Context::<AlignedBuf>::new(4).unwrap();
     check(
         &dctx,
@@ -97,7 +124,6 @@ fn rlimit_fsize_gives_short_writes_then_efbig_without_killing_the_process() {
 
     // The limit lifted: beyond it works again, on the same contexts.
     set_fsize_soft_limit(old);
-    // (Files bound to names: a file passed by value would be closed before submission.)
     let (bf, df) = (buffered.open_rw(), direct.open_direct());
     ctx.submit(Op::write(&bf, vec![1u8; 4096], 10 * LIMIT))
         .unwrap();

@@ -119,22 +119,22 @@ impl<'fd> IntoTarget<'fd> for BorrowedFd<'fd> {
     }
 }
 
-impl IntoTarget<'static> for OwnedFd {
-    fn into_target(self) -> Target<'static> {
+impl<'fd> IntoTarget<'fd> for OwnedFd {
+    fn into_target(self) -> Target<'fd> {
         Target {
             repr: Repr::Owned(self),
         }
     }
 }
 
-impl IntoTarget<'static> for File {
-    fn into_target(self) -> Target<'static> {
+impl<'fd> IntoTarget<'fd> for File {
+    fn into_target(self) -> Target<'fd> {
         OwnedFd::from(self).into_target()
     }
 }
 
-impl<T: AsFd + Send + Sync + 'static> IntoTarget<'static> for Arc<T> {
-    fn into_target(self) -> Target<'static> {
+impl<'fd, T: AsFd + Send + Sync + 'static> IntoTarget<'fd> for Arc<T> {
+    fn into_target(self) -> Target<'fd> {
         Target {
             repr: Repr::Shared(self),
         }

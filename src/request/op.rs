@@ -295,6 +295,18 @@ impl<'fd, B: IoBuf> Op<'fd, B> {
     /// ([`Options::eventfd`](crate::Options::eventfd), and every
     /// [`AsyncContext`](crate::AsyncContext)) the request is refused with
     /// [`InvalidOp::NotifyConflict`] rather than silently taken away from one of the two.
+    ///
+    /// The eventfd cannot close before the request is submitted:
+    ///
+    /// ```compile_fail
+    /// use rawaio::{Context, EventFd, Op};
+    /// let ctx = Context::new(1).unwrap();
+    /// let file = std::fs::File::open("README.md").unwrap();
+    /// let efd = EventFd::new().unwrap();
+    /// let op = Op::read(&file, vec![0u8; 1], 0).notify(&efd);
+    /// drop(efd); // error: `efd` is borrowed by `op`
+    /// ctx.submit(op).unwrap();
+    /// ```
     #[doc(alias = "io_set_eventfd")]
     pub fn notify(mut self, eventfd: impl IntoTarget<'fd>) -> Self {
         self.notify = Some(eventfd.into_target());
