@@ -69,9 +69,13 @@ fn broken_rules(p: &Params, bufs: &[Vec<u8>], offset: u64, len: u64) -> Vec<Inva
     let vectored = matches!(p.kind, Kind::Readv | Kind::Writev);
     if let Some(limit) = p.limit {
         if !plain {
-            broken.push(InvalidOp::LimitNotAllowed);
+            broken.push(InvalidOp::RangeNotAllowed);
         } else if limit as usize > bufs[0].len() {
-            broken.push(InvalidOp::LengthTooLarge { len: limit.into() });
+            broken.push(InvalidOp::Range {
+                start: 0,
+                end: limit as usize,
+                len: bufs[0].len(),
+            });
         }
     }
     if offset
@@ -211,29 +215,23 @@ fn run(p: Params) {
     let mut broken = broken_rules(&p, &originals, offset, len);
     if let Some((memory, offset_align)) = p.alignment {
         op = op.check_alignment(memory.into(), offset_align.into());
+        // Each part checked alone, the others given as aligned (0), so that each expected
+        // error names one part; the rule is `DioAlign::check`'s for every buffer.
+        let align = rawaio::DioAlign {
+            memory: memory.into(),
+            offset: offset_align.into(),
+        };
         let (memory, offset_align) = (u64::from(memory.max(1)), u64::from(offset_align.max(1)));
         if offset % offset_align != 0 {
-            broken.push(InvalidOp::Misaligned {
-                what: "offset",
-                value: offset,
-                align: offset_align as usize,
-            });
+            broken.extend(align.check(0, 0, offset).err().map(InvalidOp::Misaligned));
         }
         for (b, &addr) in originals.iter().zip(&addrs) {
             let blen = if vectored { b.len() as u64 } else { len };
             if addr % memory != 0 {
-                broken.push(InvalidOp::Misaligned {
-                    what: "address",
-                    value: addr,
-                    align: memory as usize,
-                });
+                broken.extend(align.check(addr as usize, 0, 0).err().map(InvalidOp::Misaligned));
             }
             if blen % offset_align != 0 {
-                broken.push(InvalidOp::Misaligned {
-                    what: "length",
-                    value: blen,
-                    align: offset_align as usize,
-                });
+                broken.extend(align.check(0, blen as usize, 0).err().map(InvalidOp::Misaligned));
             }
         }
     }

@@ -64,17 +64,17 @@ impl Drop for Buf {
 // SAFETY: the bytes live in the Vec's heap allocation, which does not move with the
 // `Buf`, and only the `Buf` reaches them.
 unsafe impl IoBuf for Buf {
-    fn as_ptr(&self) -> *const u8 {
+    fn io_ptr(&self) -> *const u8 {
         self.bytes.as_ptr()
     }
-    fn len(&self) -> usize {
+    fn io_len(&self) -> usize {
         self.bytes.len()
     }
 }
 
 // SAFETY: as above; the same address, writable.
 unsafe impl IoBufMut for Buf {
-    fn as_mut_ptr(&mut self) -> *mut u8 {
+    fn io_mut_ptr(&mut self) -> *mut u8 {
         self.bytes.as_mut_ptr()
     }
 }
@@ -262,7 +262,7 @@ impl Model {
         self.next_user_data
     }
 
-    fn write_op(&mut self, slot: u8, len: usize, fill: u8, notify: bool) -> (Op<Buf>, Live) {
+    fn write_op(&mut self, slot: u8, len: usize, fill: u8, notify: bool) -> (Op<'static, Buf>, Live) {
         let offset = u64::from(slot % 16) * SLOT;
         let buf = Buf::new(len, fill);
         let user_data = self.user_data();
@@ -291,7 +291,7 @@ impl Model {
         self.contents[offset as usize..end].copy_from_slice(bytes);
     }
 
-    fn submit(&mut self, op: Op<Buf>, live: Live, offset: Option<u64>, notify: bool) {
+    fn submit(&mut self, op: Op<'static, Buf>, live: Live, offset: Option<u64>, notify: bool) {
         let ids: Vec<usize> = live.bufs.iter().map(|(id, _)| *id).collect();
         match self.ctx.submit(op) {
             Ok(token) => {
