@@ -98,7 +98,6 @@ impl<B: IoBuf> Context<B> {
             // back is not ready for us either.)
             return Ok(0);
         }
-        let deadline = Deadline::after(timeout);
         let mut reaper = if min == 0 {
             // Never wait, not even for the lock: a thread holding it will deliver what is
             // ready.
@@ -127,6 +126,8 @@ impl<B: IoBuf> Context<B> {
                 Err(_) => self.drop_ring(reaper),
             }
         }
+        // Taken only now: reaping what is ready needs no clock.
+        let deadline = Deadline::after(timeout);
         loop {
             // Wait only for what is in flight: requests delivered to another reaper, or
             // never submitted, will not come.

@@ -154,7 +154,9 @@ impl<B: IoBuf> Context<B> {
         let mut accepted = 0;
         let resfd = self.resfd();
         while !ops.is_empty() {
-            let mut list = [std::ptr::null_mut::<iocb>(); CHUNK];
+            // Only the first `n` entries are written, then read: no need to zero 512 bytes
+            // per call (a cost at queue depth 1).
+            let mut list = [std::mem::MaybeUninit::<*mut iocb>::uninit(); CHUNK];
             let mut n = 0;
             let mut refused = None;
             {
@@ -162,7 +164,7 @@ impl<B: IoBuf> Context<B> {
                 for op in ops.iter_mut().take(CHUNK) {
                     match table.prepare(op, resfd) {
                         Ok((token, cb)) => {
-                            list[n] = cb;
+                            list[n].write(cb);
                             tokens.push(token);
                             n += 1;
                         }
@@ -179,10 +181,12 @@ impl<B: IoBuf> Context<B> {
                     error: refused,
                 };
             }
-            // SAFETY: every pointer is a prepared slot whose buffers the table owns until
-            // its completion is reaped or the context destroyed; the ops, still in the
-            // queue, hold their descriptors open until the call returns.
-            let result = unsafe { sys::io_submit(self.kernel.id, n as isize, list.as_mut_ptr()) };
+            // SAFETY: the first `n` entries of `list` are written above, and each is a
+            // prepared slot whose buffers the table owns until its completion is reaped or
+            // the context destroyed; the ops, still in the queue, hold their descriptors
+            // open until the call returns.
+            let result =
+                unsafe { sys::io_submit(self.kernel.id, n as isize, list.as_mut_ptr().cast()) };
             let taken = *result.as_ref().unwrap_or(&0);
             if taken > 0 {
                 self.kernel
@@ -199,8 +203,15 @@ impl<B: IoBuf> Context<B> {
                     table.unprepare(token, op);
                 }
             }
-            // The accepted requests leave the queue (owned descriptors close here).
-            ops.drain(..taken);
+            // The accepted requests leave the queue (owned descriptors close here), dropped
+            // in place: the cheapest way for the usual cases (all of them, or one).
+            if taken == ops.len() {
+                ops.clear();
+            } else if taken == 1 {
+                ops.pop_front();
+            } else {
+                ops.drain(..taken);
+            }
             match result {
                 Err(e) => {
                     return Submitted {
