@@ -81,8 +81,8 @@ fn serve(disk: &File, readback: &File, image: &[u8]) -> Result<(usize, usize), B
     let (mut served, mut moved) = (0, 0);
     for round in 0..3usize {
         // The guest's requests: reads of 3 scattered pages, and one write of 2 pages.
-        let base = round * 4 << 20;
-        let queue = vec![
+        let base = (round * 4) << 20;
+        let queue = [
             Request {
                 write: false,
                 sector: 8 * round as u64,
