@@ -18,7 +18,7 @@
 
 use std::alloc::{Layout, LayoutError, alloc_zeroed, dealloc, handle_alloc_error};
 use std::fmt;
-use std::ops::{Deref, DerefMut};
+use std::ops::{Bound, Deref, DerefMut, RangeBounds};
 use std::ptr::NonNull;
 
 /// Memory a request may hand to the kernel: the bytes a write is submitted from.
@@ -212,7 +212,7 @@ impl<B: IoBuf> Slice<B> {
     /// [`InvalidOp::Range`](crate::InvalidOp::Range) when the range is not inside the
     /// buffer.
     pub fn new(buf: B, range: impl std::ops::RangeBounds<usize>) -> Result<Self, crate::InvalidOp> {
-        let (start, end) = crate::request::check::resolve_range(&range, buf.io_len())?;
+        let (start, end) = resolve_range(&range, buf.io_len())?;
         Ok(Self { buf, start, end })
     }
 
@@ -242,6 +242,31 @@ impl<B: IoBuf> Slice<B> {
     /// Gives the whole buffer back.
     pub fn into_inner(self) -> B {
         self.buf
+    }
+}
+
+/// `range` resolved against a buffer of `len` bytes.
+pub(crate) fn resolve_range(
+    range: &impl RangeBounds<usize>,
+    len: usize,
+) -> Result<(usize, usize), crate::InvalidOp> {
+    let start = match range.start_bound() {
+        Bound::Included(&s) => Some(s),
+        Bound::Excluded(&s) => s.checked_add(1),
+        Bound::Unbounded => Some(0),
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&e) => e.checked_add(1),
+        Bound::Excluded(&e) => Some(e),
+        Bound::Unbounded => Some(len),
+    };
+    match (start, end) {
+        (Some(start), Some(end)) if start <= end && end <= len => Ok((start, end)),
+        (start, end) => Err(crate::InvalidOp::Range {
+            start: start.unwrap_or(usize::MAX),
+            end: end.unwrap_or(usize::MAX),
+            len,
+        }),
     }
 }
 

@@ -1,10 +1,9 @@
 //! What rawaio checks before a request reaches the kernel: one function, pure, used by
 //! every submission path and by [`Op::to_iocb`].
 
-use super::buf::IoBuf;
+use super::buf::{IoBuf, resolve_range};
 use super::op::{Bufs, IOV_MAX, Op};
 use crate::error::InvalidOp;
-use std::ops::{Bound, RangeBounds};
 
 /// What the checks established, for the encoder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,31 +12,6 @@ pub(crate) struct Checked {
     pub(crate) window: (usize, usize),
     /// The total length the request transfers.
     pub(crate) len: u64,
-}
-
-/// `range` resolved against a buffer of `len` bytes.
-pub(crate) fn resolve_range(
-    range: &impl RangeBounds<usize>,
-    len: usize,
-) -> Result<(usize, usize), InvalidOp> {
-    let start = match range.start_bound() {
-        Bound::Included(&s) => Some(s),
-        Bound::Excluded(&s) => s.checked_add(1),
-        Bound::Unbounded => Some(0),
-    };
-    let end = match range.end_bound() {
-        Bound::Included(&e) => e.checked_add(1),
-        Bound::Excluded(&e) => Some(e),
-        Bound::Unbounded => Some(len),
-    };
-    match (start, end) {
-        (Some(start), Some(end)) if start <= end && end <= len => Ok((start, end)),
-        (start, end) => Err(InvalidOp::Range {
-            start: start.unwrap_or(usize::MAX),
-            end: end.unwrap_or(usize::MAX),
-            len,
-        }),
-    }
 }
 
 /// Checks `op`: what rawaio can know before submission. `context_notifies` says whether

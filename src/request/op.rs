@@ -6,7 +6,7 @@ use crate::direct::DioAlign;
 use crate::error::InvalidOp;
 use rawaio_abi::{
     IOCB_CMD_FDSYNC, IOCB_CMD_FSYNC, IOCB_CMD_POLL, IOCB_CMD_PREAD, IOCB_CMD_PREADV,
-    IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, RwfFlags, iocb, ioprio_prio_value,
+    IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, RwfFlags, ioprio_prio_value,
 };
 use rustix::event::PollFlags;
 use std::fmt;
@@ -420,55 +420,6 @@ impl<'fd, B: IoBuf> Op<'fd, B> {
         self.opcode
     }
 
-    /// The `iocb` this operation submits: what [`Context::submit`](crate::Context::submit)
-    /// hands the kernel for it, built by the same code after the same checks, for logging,
-    /// tests, or a request to hand to [`sys::io_submit`](crate::sys::io_submit) yourself.
-    ///
-    /// Three fields are the context's to fill at submission, and differ here:
-    /// - `aio_data` is 0 (a context puts the request's token there; the
-    ///   [`user_data`](Self::user_data) travels outside the kernel);
-    /// - `aio_flags` and `aio_resfd` name only the eventfd given to [`notify`](Self::notify),
-    ///   not a context-wide one ([`Options::eventfd`](crate::Options::eventfd));
-    /// - for `readv` and `writev`, `aio_buf` is 0: it points to an array of `iovec`s that
-    ///   the context keeps per request (`aio_nbytes` is the number of buffers).
-    ///
-    /// Buffer addresses are those of the buffers the operation owns, so they stay right for
-    /// as long as the operation (or the context it is submitted to) holds them.
-    ///
-    /// # Errors
-    /// The [`InvalidOp`] that [`Context::submit`](crate::Context::submit) would refuse the
-    /// operation with.
-    ///
-    /// ```
-    /// use rawaio::{Op, RwfFlags};
-    /// use rawaio::abi::IOCB_CMD_PWRITE;
-    /// use std::os::fd::AsRawFd;
-    ///
-    /// let file = std::fs::File::open("README.md")?;
-    /// let buf = vec![1u8; 100];
-    /// let addr = buf.as_ptr() as u64;
-    /// let mut op = Op::write(&file, buf, 4096).rw_flags(RwfFlags::DSYNC).range(10..30);
-    /// let cb = op.to_iocb()?;
-    /// assert_eq!(cb.aio_lio_opcode, IOCB_CMD_PWRITE);
-    /// assert_eq!(cb.aio_fildes, file.as_raw_fd() as u32);
-    /// assert_eq!((cb.aio_buf, cb.aio_nbytes, cb.aio_offset), (addr + 10, 20, 4096));
-    /// assert_eq!(cb.rw_flags(), RwfFlags::DSYNC);
-    ///
-    /// let mut op = Op::write(&file, vec![0u8; 1], u64::MAX);
-    /// assert!(matches!(op.to_iocb(), Err(rawaio::InvalidOp::OffsetTooLarge { .. })));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[doc(alias = "iocb")]
-    pub fn to_iocb(&mut self) -> Result<iocb, InvalidOp> {
-        let checked = super::check::check(self, false)?;
-        let mut iovecs = Vec::new();
-        let mut cb = super::encode::encode(self, &checked, 0, None, &mut iovecs);
-        if matches!(self.bufs, Bufs::Many(_)) {
-            cb.aio_buf = 0;
-        }
-        Ok(cb)
-    }
-
     /// Gives the buffers back: one for a plain read or write, all of a vectored one's, none
     /// for the others.
     pub fn into_bufs(self) -> Vec<B> {
@@ -501,36 +452,6 @@ mod tests {
         unsafe {
             BorrowedFd::borrow_raw(0)
         }
-    }
-
-    #[test]
-    fn to_iocb_encodes_every_field_and_keeps_the_buffers() {
-        let bufs = vec![vec![1u8; 3], vec![2u8; 5]];
-        let mut op = Op::writev(fd(), bufs, 64)
-            .priority(IoPriority::new(IoClass::Idle, 3).unwrap())
-            .notify(fd());
-        let cb = op.to_iocb().unwrap();
-        assert_eq!(cb.aio_lio_opcode, IOCB_CMD_PWRITEV);
-        assert_eq!((cb.aio_buf, cb.aio_nbytes, cb.aio_offset), (0, 2, 64));
-        assert_eq!((cb.aio_flags, cb.aio_resfd), (3, 0));
-        assert_eq!(cb.aio_reqprio as u16, (3 << 13) | 3);
-        assert_eq!(op.into_bufs(), vec![vec![1u8; 3], vec![2u8; 5]]);
-
-        let mut op = Op::<Vec<u8>>::poll(fd(), PollFlags::IN | PollFlags::OUT);
-        let cb = op.to_iocb().unwrap();
-        assert_eq!(
-            (cb.aio_lio_opcode, cb.aio_buf, cb.aio_nbytes),
-            (IOCB_CMD_POLL, 5, 0)
-        );
-
-        let mut op = Op::<Vec<u8>>::fdsync(fd()).rw_flags(RwfFlags::SYNC);
-        assert_eq!(op.to_iocb(), Err(InvalidOp::FlagsNotAllowed));
-        assert_eq!(
-            op.rw_flags,
-            RwfFlags::SYNC,
-            "a refused op comes back as it was"
-        );
-        assert_eq!(op.opcode(), IOCB_CMD_FDSYNC);
     }
 
     #[test]
