@@ -523,3 +523,31 @@ fn a_poll_may_report_bits_it_did_not_ask_for() {
     eprintln!("poll(IN) on a pipe without writer: {mask:?}");
     assert!(mask.contains(PollFlags::HUP), "HUP is reported unasked");
 }
+
+#[test]
+fn an_async_context_refuses_notify_too() {
+    /// A reactor that never wakes anyone: this test only submits.
+    struct Idle(#[allow(dead_code)] OwnedFd);
+    impl rawaio::reactor::Reactor for Idle {
+        fn register(eventfd: OwnedFd) -> io::Result<Self> {
+            Ok(Self(eventfd))
+        }
+        fn poll_read(
+            &self,
+            _: &mut std::task::Context<'_>,
+            _: &mut dyn FnMut() -> io::Result<u64>,
+        ) -> std::task::Poll<io::Result<u64>> {
+            std::task::Poll::Pending
+        }
+    }
+    let file = TempFile::new(Fs::Tmpfs, "safe-async-notify", &[]);
+    let f = file.open_rw();
+    let mine = EventFd::new().unwrap();
+    let ctx = rawaio::AsyncContext::<Idle>::new(4).unwrap();
+    let rejected = ctx
+        .submit(Op::write(&f, vec![3u8; 8], 0).notify(&mine))
+        .unwrap_err();
+    assert_eq!(rejected.error, Error::Invalid(InvalidOp::NotifyConflict));
+    assert_eq!(rejected.op.into_bufs(), vec![vec![3u8; 8]]);
+    assert_eq!(ctx.in_flight(), 0);
+}
