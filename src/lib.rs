@@ -91,16 +91,20 @@ mod async_context;
 mod context;
 mod deadline;
 mod error;
+mod fixed_slots;
 mod fork;
 mod request;
 mod ring;
 mod slots;
 
 pub use async_context::{AsyncContext, OpFuture};
-pub use context::{Context, Flush, Incomplete, Options, Rejected, Submitted};
+pub use context::{
+    Context, FixedContext, FixedRejected, Flush, Incomplete, Options, Rejected, Submitted,
+};
 pub use direct::DioAlign;
 pub use error::{Budget, Error, InvalidOp};
 pub use eventfd::EventFd;
+pub use fixed_slots::{FixedCompletion, FixedSlot};
 pub use rawaio_abi::{RwfFlags, kernel_sigset_t as SigSet};
 pub use request::buf::{AlignedBuf, IoBuf, IoBufMut, Slice};
 pub use request::completion::{Completion, Token};

@@ -31,11 +31,31 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// What the kernel reads from user memory for one slot. Aligned so that the `iocb`, which
 /// the kernel copies at submission and writes `aio_key` into, fills one cache line of its
-/// own.
+/// own. Shared with the fixed slot table ([`crate::fixed_slots`]).
 #[repr(C, align(64))]
-struct SlotMem {
+pub(crate) struct SlotMem {
     iocb: UnsafeCell<iocb>,
     iovecs: UnsafeCell<Vec<Iovec>>,
+}
+
+impl SlotMem {
+    /// Memory for one slot: a zeroed `iocb`, no `iovec`s.
+    pub(crate) fn new() -> Self {
+        Self {
+            iocb: UnsafeCell::new(iocb::default()),
+            iovecs: UnsafeCell::new(Vec::new()),
+        }
+    }
+
+    /// The address of the slot's `iocb`, which never changes.
+    pub(crate) fn iocb(&self) -> *mut iocb {
+        self.iocb.get()
+    }
+
+    /// The address of the slot's `iovec` array (a `Vec` that keeps its capacity).
+    pub(crate) fn iovecs(&self) -> *mut Vec<Iovec> {
+        self.iovecs.get()
+    }
 }
 
 /// What a prepared request leaves in its slot: its buffers, and what its completion
@@ -68,6 +88,11 @@ pub(crate) struct Table<B> {
 /// Numbers for tables, so that a token of one context is refused by another.
 static NEXT_TABLE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A number no other table of this process has had or will have.
+pub(crate) fn next_table_id() -> u64 {
+    NEXT_TABLE_ID.fetch_add(1, Ordering::Relaxed)
+}
+
 // SAFETY: the buffers (which are `Send`) move between threads only inside the mutex;
 // `SlotMem` holds plain data and addresses, used under the slot protocol in the module
 // docs.
@@ -85,18 +110,13 @@ impl<B> Table<B> {
                 held: None,
             })
             .collect();
-        let mem = (0..capacity)
-            .map(|_| SlotMem {
-                iocb: UnsafeCell::new(iocb::default()),
-                iovecs: UnsafeCell::new(Vec::new()),
-            })
-            .collect();
+        let mem = (0..capacity).map(|_| SlotMem::new()).collect();
         // Pop order: slot 0 first.
         let free = (0..capacity).rev().collect();
         Self {
             state: Mutex::new(State { slots, free }),
             mem,
-            id: NEXT_TABLE_ID.fetch_add(1, Ordering::Relaxed),
+            id: next_table_id(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Reaping: completions from the ring in user space, waiting with `io_getevents` (or
 //! `io_pgetevents`, with a signal mask) only when there is something to wait for.
 
-use super::Context;
+use super::{Context, Kernel, Reaper};
 use crate::deadline::Deadline;
 use crate::request::buf::IoBuf;
 use crate::request::completion::Completion;
@@ -93,7 +93,12 @@ impl<B: IoBuf> Context<B> {
         if min > max {
             return Err(Errno::INVAL);
         }
-        if min == 0 && self.user_space_peek().is_some_and(|p| p.ready() == Ok(0)) {
+        if min == 0
+            && self
+                .kernel
+                .user_space_peek()
+                .is_some_and(|p| p.ready() == Ok(0))
+        {
             // Nothing ready: no lock, no system call. (What a concurrent reaper holds
             // back is not ready for us either.)
             return Ok(0);
@@ -109,8 +114,69 @@ impl<B: IoBuf> Context<B> {
         } else {
             self.lock_reaper()
         };
-        let reaper = &mut *reaper;
-        if self.kernel.forked() {
+        let mut sink = TableSink { ctx: self, done };
+        self.kernel
+            .reap_held(&mut reaper, min, max, timeout, mask, &mut sink)
+    }
+
+    /// Turns events into completions; returns how many it delivered.
+    pub(super) fn deliver(&self, events: &[io_event], done: &mut Vec<Completion<B>>) -> usize {
+        if events.is_empty() {
+            return 0;
+        }
+        let mut table = self.table.lock();
+        let before = done.len();
+        done.extend(events.iter().filter_map(|ev| table.complete(ev)));
+        let delivered = done.len() - before;
+        self.kernel
+            .submitted
+            .fetch_sub(delivered as isize, Ordering::Release);
+        delivered
+    }
+}
+
+/// Where reaped events go.
+pub(super) trait Sink {
+    /// Turns events into completions; returns how many it delivered.
+    fn deliver(&mut self, events: &[io_event]) -> usize;
+    /// Requests the kernel accepted whose completions have not been delivered (to
+    /// anyone): what a wait may still expect.
+    fn outstanding(&self) -> usize;
+}
+
+/// The owning context's sink: completions through the slot table.
+struct TableSink<'a, 'c, B: IoBuf> {
+    ctx: &'c Context<B>,
+    done: &'a mut Vec<Completion<B>>,
+}
+
+impl<B: IoBuf> Sink for TableSink<'_, '_, B> {
+    #[inline]
+    fn deliver(&mut self, events: &[io_event]) -> usize {
+        self.ctx.deliver(events, self.done)
+    }
+
+    #[inline]
+    fn outstanding(&self) -> usize {
+        self.ctx.kernel.outstanding()
+    }
+}
+
+impl Kernel {
+    /// Reaps at least `min` (capped at what is outstanding) and at most `max` events
+    /// (`min <= max <= ring_nr`) into `sink`, with the reaper held: what is ready in the
+    /// ring first, then `io_getevents` (or `io_pgetevents` with `mask`) to wait, for up
+    /// to `timeout`. The clock is read only when it has to wait.
+    pub(super) fn reap_held(
+        &self,
+        reaper: &mut Reaper,
+        min: usize,
+        max: usize,
+        timeout: Option<Duration>,
+        mask: Option<&kernel_sigset_t>,
+        sink: &mut impl Sink,
+    ) -> Result<usize, Errno> {
+        if self.forked() {
             // A fork child: leave the parent's ring alone; the kernel refuses the context.
             self.drop_ring(reaper);
         }
@@ -118,7 +184,7 @@ impl<B: IoBuf> Context<B> {
         if let Some(ring) = &mut reaper.ring {
             match ring.reap(&mut reaper.events[..max]) {
                 Ok(n) => {
-                    got += self.deliver(&reaper.events[..n], done);
+                    got += sink.deliver(&reaper.events[..n]);
                     if got >= min {
                         return Ok(got);
                     }
@@ -126,15 +192,15 @@ impl<B: IoBuf> Context<B> {
                 Err(_) => self.drop_ring(reaper),
             }
         }
-        // Taken only now: reaping what is ready needs no clock.
-        let deadline = Deadline::after(timeout);
+        let mut deadline = None;
         loop {
             // Wait only for what is in flight: requests delivered to another reaper, or
             // never submitted, will not come.
-            let want_min = (min - got.min(min)).min(self.kernel.outstanding());
+            let want_min = (min - got.min(min)).min(sink.outstanding());
             if want_min == 0 && (min > 0 || reaper.ring.is_some()) {
                 return Ok(got);
             }
+            let deadline = *deadline.get_or_insert_with(|| Deadline::after(timeout));
             let remaining = deadline.remaining();
             let want_max = max - got;
             let events = reaper.events[..want_max].as_mut_ptr();
@@ -143,10 +209,10 @@ impl<B: IoBuf> Context<B> {
                     let ts = remaining.map(old_timespec);
                     let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
                     // SAFETY: `events` has room for `want_max` events; `ts_ptr` is null or
-                    // points to a live timespec; the reaper lock excludes user-space reaping.
+                    // points to a live timespec; the reaper excludes user-space reaping.
                     unsafe {
                         sys::io_getevents(
-                            self.kernel.id,
+                            self.id,
                             want_min as isize,
                             want_max as isize,
                             events,
@@ -164,7 +230,7 @@ impl<B: IoBuf> Context<B> {
                     // SAFETY: as above, and `sig` and the mask it points to outlive the call.
                     unsafe {
                         sys::io_pgetevents(
-                            self.kernel.id,
+                            self.id,
                             want_min as isize,
                             want_max as isize,
                             events,
@@ -177,7 +243,7 @@ impl<B: IoBuf> Context<B> {
             let expired = remaining.is_some_and(|r| r.is_zero());
             match result {
                 Ok(n) => {
-                    got += self.deliver(&reaper.events[..n], done);
+                    got += sink.deliver(&reaper.events[..n]);
                     // Fewer than asked: the timeout expired, or (only) with a mask a signal
                     // ended the wait. Without a mask, a signal just resumes the wait.
                     if got >= min || expired || mask.is_some() || deadline.passed() {
@@ -190,21 +256,6 @@ impl<B: IoBuf> Context<B> {
                 Err(e) => return Err(e),
             }
         }
-    }
-
-    /// Turns events into completions; returns how many it delivered.
-    pub(super) fn deliver(&self, events: &[io_event], done: &mut Vec<Completion<B>>) -> usize {
-        if events.is_empty() {
-            return 0;
-        }
-        let mut table = self.table.lock();
-        let before = done.len();
-        done.extend(events.iter().filter_map(|ev| table.complete(ev)));
-        let delivered = done.len() - before;
-        self.kernel
-            .submitted
-            .fetch_sub(delivered as isize, Ordering::Release);
-        delivered
     }
 }
 
