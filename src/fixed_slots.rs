@@ -11,20 +11,22 @@
 //! again (the buffer's address or length may have changed meanwhile).
 //!
 //! Whoever holds a slot's [`FixedSlot`] holds the slot: a handle is neither `Clone` nor
-//! made outside this module, exactly one exists per idle slot, submission consumes it and
-//! the slot's completion gives it back. So nothing reaches the buffers or the `iocb` of a
-//! slot in flight.
+//! made outside this module, exactly one exists per idle slot, [`push`](FixedTable::push)
+//! consumes it into the table's submission queue (the `iocb` addresses of the next
+//! `io_submit`, in order), and the slot's completion gives it back (or
+//! [`take_queued`](FixedTable::take_queued), for a slot pushed and never submitted). So
+//! nothing reaches the buffers or the `iocb` of a slot queued or in flight.
 //!
 //! # Safety
 //!
 //! The `iocb`s and `iovec`s live in per-slot memory ([`SlotMem`]) whose addresses never
 //! change. Every write to a slot's memory goes through `&mut self` and needs the slot's
 //! handle (or the slot vacant), so it happens only while the slot is idle; the kernel
-//! reads that memory (and writes `aio_key`) only during the `io_submit` of the addresses
-//! [`prepare`](FixedTable::prepare) returned, which the owner makes while it holds the
-//! table, before it marks the slot [`submitted`](FixedTable::submitted). The buffers of a
-//! slot in flight stay in the table until its completion is delivered; the owner destroys
-//! the kernel context before dropping the table, or [`leak`](FixedTable::leak)s it.
+//! reads that memory (and writes `aio_key`) only during the `io_submit` of the
+//! [`queue`](FixedTable::queue), which the owner makes while it holds the table, before it
+//! marks the accepted slots [`submitted`](FixedTable::submitted). The buffers of a slot in
+//! flight stay in the table until its completion is delivered; the owner destroys the
+//! kernel context before dropping the table, or [`leak`](FixedTable::leak)s it.
 
 #![allow(unsafe_code)]
 
@@ -118,26 +120,58 @@ enum State {
     Idle,
     /// A request whose buffers were lent out mutably: check and encode it again first.
     Dirty,
+    /// In the submission queue: the handle is the table's.
+    Queued,
     /// Submitted; the handle is the kernel's until the completion is delivered.
     InFlight,
 }
 
-/// A slot's request, kept between submissions.
+/// What a submission needs of a slot besides its `iocb`, kept apart from the template
+/// (and dense) so that setting an offset and submitting touch nothing else.
+#[derive(Clone, Copy, Debug)]
+struct Hot {
+    state: State,
+    /// The total length the request transfers, for the offset rule.
+    len: u64,
+    /// The file offset alignment the request was made with ([`Op::aligned_to`]); 0 or 1
+    /// for none.
+    align: u64,
+}
+
+impl Hot {
+    const VACANT: Self = Self {
+        state: State::Vacant,
+        len: 0,
+        align: 0,
+    };
+}
+
+/// A slot's request, kept between submissions. Its offset is the `iocb`'s (the template's
+/// own is brought up to date whenever the template is used).
 struct Template<'fd, B> {
     op: Op<'fd, B>,
     /// For a plain read or write: where the transferred part of the buffer starts, and
     /// how long it may be (the buffer's length past that start).
     start: usize,
     cap: usize,
-    /// The total length the request transfers, for the offset rule.
-    len: u64,
 }
+
+/// An `iocb` address to submit. Only ever dereferenced by the kernel, during an
+/// `io_submit` of the queue.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub(crate) struct IocbPtr(*mut iocb);
 
 /// The slot table of a fixed context.
 pub(crate) struct FixedTable<'fd, B> {
     mem: Box<[SlotMem]>,
-    state: Box<[State]>,
+    hot: Box<[Hot]>,
     templates: Box<[Option<Template<'fd, B>>]>,
+    /// The submission queue: the `iocb` addresses of the slots pushed, in order, and
+    /// their indices; `queued` of them.
+    queue: Box<[IocbPtr]>,
+    queue_index: Box<[u32]>,
+    queued: usize,
     /// Vacant slots; popped from the end, so slot 0 is used first.
     free: Vec<u32>,
     id: u64,
@@ -159,8 +193,11 @@ impl<'fd, B: IoBuf> FixedTable<'fd, B> {
     pub(crate) fn new(capacity: u32, resfd: Option<u32>) -> Self {
         Self {
             mem: (0..capacity).map(|_| SlotMem::new()).collect(),
-            state: vec![State::Vacant; capacity as usize].into_boxed_slice(),
+            hot: vec![Hot::VACANT; capacity as usize].into_boxed_slice(),
             templates: (0..capacity).map(|_| None).collect(),
+            queue: vec![IocbPtr(std::ptr::null_mut()); capacity as usize].into_boxed_slice(),
+            queue_index: vec![0; capacity as usize].into_boxed_slice(),
+            queued: 0,
             free: (0..capacity).rev().collect(),
             id: next_table_id(),
             resfd,
@@ -169,7 +206,7 @@ impl<'fd, B: IoBuf> FixedTable<'fd, B> {
 
     /// How many slots the table has.
     pub(crate) fn capacity(&self) -> usize {
-        self.state.len()
+        self.hot.len()
     }
 
     /// How many slots hold a request.
@@ -202,13 +239,12 @@ impl<'fd, B: IoBuf> FixedTable<'fd, B> {
             );
         }
         let (start, cap) = window(&op, checked.window);
-        self.templates[i] = Some(Template {
-            op,
-            start,
-            cap,
+        self.hot[i] = Hot {
+            state: State::Idle,
             len: checked.len,
-        });
-        self.state[i] = State::Idle;
+            align: op.align.map_or(0, |a| a.offset as u64),
+        };
+        self.templates[i] = Some(Template { op, start, cap });
         Ok(FixedSlot {
             index,
             table: self.id,
@@ -222,22 +258,34 @@ impl<'fd, B: IoBuf> FixedTable<'fd, B> {
             Ok(i) => i,
             Err(e) => return Err((slot, e)),
         };
+        self.sync(i);
         let Some(template) = self.templates[i].take() else {
             return Err((slot, InvalidOp::ForeignSlot));
         };
-        self.state[i] = State::Vacant;
+        self.hot[i] = Hot::VACANT;
         self.free.push(slot.index);
         Ok(template.op)
     }
 
+    /// Brings an idle slot's template up to date with its `iocb` (the offset, which only
+    /// the `iocb` holds in between).
+    fn sync(&mut self, i: usize) {
+        // SAFETY: the slot is idle: the kernel does not read its `iocb`, and `&mut self`
+        // excludes every other access.
+        let offset = unsafe { (*self.mem[i].iocb()).aio_offset };
+        if let Some(t) = self.templates[i].as_mut() {
+            t.op.offset = offset as u64;
+        }
+    }
+
     /// The index of a slot of this table (a handle always names an idle one).
-    #[inline]
+    #[inline(always)]
     fn idle(&self, slot: &FixedSlot) -> Result<usize, InvalidOp> {
         if slot.table != self.id {
             return Err(InvalidOp::ForeignSlot);
         }
         let i = slot.index as usize;
-        debug_assert!(matches!(self.state[i], State::Idle | State::Dirty));
+        debug_assert!(matches!(self.hot[i].state, State::Idle | State::Dirty));
         Ok(i)
     }
 
@@ -251,15 +299,23 @@ impl<'fd, B: IoBuf> FixedTable<'fd, B> {
         Ok((i, t))
     }
 
-    /// The request of an idle slot, as last set.
-    pub(crate) fn op(&self, slot: &FixedSlot) -> Option<&Op<'fd, B>> {
+    /// The file offset of an idle slot's request.
+    pub(crate) fn offset(&self, slot: &FixedSlot) -> Option<u64> {
         let i = self.idle(slot).ok()?;
-        self.templates[i].as_ref().map(|t| &t.op)
+        // SAFETY: the slot is idle: nothing writes its `iocb` during this `&self` borrow.
+        Some(unsafe { (*self.mem[i].iocb()).aio_offset } as u64)
+    }
+
+    /// The total length an idle slot's request transfers.
+    pub(crate) fn len(&self, slot: &FixedSlot) -> Option<u64> {
+        let i = self.idle(slot).ok()?;
+        Some(self.hot[i].len)
     }
 
     /// The buffers of an idle slot.
     pub(crate) fn bufs(&self, slot: &FixedSlot) -> Option<&[B]> {
-        self.op(slot).map(|op| match &op.bufs {
+        let i = self.idle(slot).ok()?;
+        self.templates[i].as_ref().map(|t| match &t.op.bufs {
             Bufs::None => &[][..],
             Bufs::One(b) => std::slice::from_ref(b),
             Bufs::Many(bs) => &bs[..],
@@ -270,7 +326,7 @@ impl<'fd, B: IoBuf> FixedTable<'fd, B> {
     /// its next submission.
     pub(crate) fn bufs_mut(&mut self, slot: &FixedSlot) -> Option<&mut [B]> {
         let (i, _) = self.template_mut(slot).ok()?;
-        self.state[i] = State::Dirty;
+        self.hot[i].state = State::Dirty;
         let t = self.templates[i].as_mut()?;
         Some(match &mut t.op.bufs {
             Bufs::None => &mut [][..],
@@ -282,23 +338,35 @@ impl<'fd, B: IoBuf> FixedTable<'fd, B> {
     /// Sets the file offset of an idle slot's request.
     #[inline]
     pub(crate) fn set_offset(&mut self, slot: &FixedSlot, offset: u64) -> Result<(), InvalidOp> {
-        let (i, t) = self.template_mut(slot)?;
-        check_offset(offset, t.len)?;
-        if let Some(align) = t.op.align {
-            // Address and length 0 are aligned to anything: only the offset is checked.
-            align.check(0, 0, offset)?;
+        let i = self.idle(slot)?;
+        let hot = &self.hot[i];
+        check_offset(offset, hot.len)?;
+        if hot.align > 1 && offset % hot.align != 0 {
+            return Err(self.misaligned_offset(i, offset));
         }
-        t.op.offset = offset;
         // SAFETY: the slot is idle (its handle is here), so the kernel does not read its
         // `iocb`; `&mut self` excludes every other access.
         unsafe { (*self.mem[i].iocb()).aio_offset = offset as i64 };
         Ok(())
     }
 
+    /// The error of a misaligned offset, from the one alignment rule.
+    #[cold]
+    fn misaligned_offset(&self, i: usize, offset: u64) -> InvalidOp {
+        let align = self.templates[i].as_ref().and_then(|t| t.op.align);
+        // Address and length 0 are aligned to anything: only the offset is checked.
+        match align.map(|a| a.check(0, 0, offset)) {
+            Some(Err(e)) => e.into(),
+            _ => InvalidOp::ForeignSlot,
+        }
+    }
+
     /// Sets how many bytes an idle plain read's or write's request transfers, from the
     /// start of its window (the start of the buffer, or of the template's range).
     pub(crate) fn set_len(&mut self, slot: &FixedSlot, len: usize) -> Result<(), InvalidOp> {
-        let (i, t) = self.template_mut(slot)?;
+        let i = self.idle(slot)?;
+        let cb = self.mem[i].iocb();
+        let t = self.templates[i].as_mut().ok_or(InvalidOp::ForeignSlot)?;
         if !matches!(t.op.bufs, Bufs::One(_)) {
             return Err(InvalidOp::RangeNotAllowed);
         }
@@ -309,14 +377,15 @@ impl<'fd, B: IoBuf> FixedTable<'fd, B> {
                 len: t.start + t.cap,
             });
         }
-        check_offset(t.op.offset, len as u64)?;
+        // SAFETY: as in `set_offset`.
+        let cb = unsafe { &mut *cb };
+        check_offset(cb.aio_offset as u64, len as u64)?;
         if let Some(align) = t.op.align {
             align.check(0, len, 0)?;
         }
         t.op.range = Some((t.start, Some(t.start + len)));
-        t.len = len as u64;
-        // SAFETY: as in `set_offset`.
-        unsafe { (*self.mem[i].iocb()).aio_nbytes = len as u64 };
+        cb.aio_nbytes = len as u64;
+        self.hot[i].len = len as u64;
         Ok(())
     }
 
@@ -336,19 +405,95 @@ impl<'fd, B: IoBuf> FixedTable<'fd, B> {
         Ok(())
     }
 
-    /// The `iocb` to submit for an idle slot (checked and encoded again first, if its
-    /// buffers were lent out). The slot stays idle until [`submitted`](Self::submitted).
+    /// Pushes an idle slot onto the submission queue (checked and encoded again first, if
+    /// its buffers were lent out); the slot comes back with the error when it is refused.
     #[inline]
-    pub(crate) fn prepare(&mut self, slot: &FixedSlot) -> Result<*mut iocb, InvalidOp> {
-        let i = self.idle(slot)?;
-        if self.state[i] == State::Dirty {
-            self.encode_again(i)?;
+    pub(crate) fn push(&mut self, slot: FixedSlot) -> Result<(), (FixedSlot, InvalidOp)> {
+        let i = match self.idle(&slot) {
+            Ok(i) => i,
+            Err(e) => return Err((slot, e)),
+        };
+        self.enqueue(slot, i)
+    }
+
+    /// Sets an idle slot's file offset and pushes it, as [`set_offset`](Self::set_offset)
+    /// then [`push`](Self::push) do.
+    #[inline]
+    pub(crate) fn push_at(
+        &mut self,
+        slot: FixedSlot,
+        offset: u64,
+    ) -> Result<(), (FixedSlot, InvalidOp)> {
+        if let Err(e) = self.set_offset(&slot, offset) {
+            return Err((slot, e));
         }
-        Ok(self.mem[i].iocb())
+        let i = slot.index as usize;
+        self.enqueue(slot, i)
+    }
+
+    #[inline]
+    fn enqueue(&mut self, slot: FixedSlot, i: usize) -> Result<(), (FixedSlot, InvalidOp)> {
+        if self.hot[i].state == State::Dirty {
+            if let Err(e) = self.encode_again(i) {
+                return Err((slot, e));
+            }
+        }
+        // Each slot is queued at most once, so the queue has room.
+        self.queue[self.queued] = IocbPtr(self.mem[i].iocb());
+        self.queue_index[self.queued] = slot.index;
+        self.queued += 1;
+        self.hot[i].state = State::Queued;
+        Ok(())
+    }
+
+    /// The submission queue, for `io_submit`: `iocb` addresses, in the order pushed.
+    #[inline]
+    pub(crate) fn queue(&mut self) -> &mut [*mut iocb] {
+        let queue = &mut self.queue[..self.queued];
+        // SAFETY: `IocbPtr` is a transparent `*mut iocb`.
+        unsafe { &mut *(queue as *mut [IocbPtr] as *mut [*mut iocb]) }
+    }
+
+    /// How many slots are queued.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Marks the first `n` queued slots submitted (the kernel accepted their `iocb`s):
+    /// they are in flight until their completions are delivered, and leave the queue.
+    #[inline]
+    pub(crate) fn submitted(&mut self, n: usize) {
+        let n = n.min(self.queued);
+        for &index in &self.queue_index[..n] {
+            self.hot[index as usize].state = State::InFlight;
+        }
+        if n < self.queued {
+            self.queue.copy_within(n..self.queued, 0);
+            self.queue_index.copy_within(n..self.queued, 0);
+        }
+        self.queued -= n;
+    }
+
+    /// Empties the submission queue, giving the handles of the slots in it back (idle),
+    /// in the order pushed.
+    #[inline]
+    pub(crate) fn take_queued(&mut self, out: &mut Vec<FixedSlot>) {
+        if self.queued == 0 {
+            return;
+        }
+        for &index in &self.queue_index[..self.queued] {
+            self.hot[index as usize].state = State::Idle;
+            out.push(FixedSlot {
+                index,
+                table: self.id,
+            });
+        }
+        self.queued = 0;
     }
 
     #[cold]
     fn encode_again(&mut self, i: usize) -> Result<(), InvalidOp> {
+        self.sync(i);
         let t = self.templates[i].as_mut().ok_or(InvalidOp::ForeignSlot)?;
         let checked = check(&mut t.op, self.resfd.is_some())?;
         let mem = &self.mem[i];
@@ -363,17 +508,9 @@ impl<'fd, B: IoBuf> FixedTable<'fd, B> {
             );
         }
         (t.start, t.cap) = window(&t.op, checked.window);
-        t.len = checked.len;
-        self.state[i] = State::Idle;
+        self.hot[i].len = checked.len;
+        self.hot[i].state = State::Idle;
         Ok(())
-    }
-
-    /// Marks a prepared slot submitted: the kernel accepted its `iocb`, and the slot is
-    /// in flight until its completion is delivered.
-    #[inline]
-    pub(crate) fn submitted(&mut self, slot: FixedSlot) {
-        debug_assert_eq!(slot.table, self.id);
-        self.state[slot.index as usize] = State::InFlight;
     }
 
     /// The completion `event` reports, giving its slot back; `None` for an event that
@@ -381,11 +518,11 @@ impl<'fd, B: IoBuf> FixedTable<'fd, B> {
     #[inline]
     pub(crate) fn complete(&mut self, event: &io_event) -> Option<FixedCompletion> {
         let index = u32::try_from(event.data).ok()?;
-        let state = self.state.get_mut(index as usize)?;
-        if *state != State::InFlight {
+        let hot = self.hot.get_mut(index as usize)?;
+        if hot.state != State::InFlight {
             return None;
         }
-        *state = State::Idle;
+        hot.state = State::Idle;
         Some(FixedCompletion {
             slot: FixedSlot {
                 index,
@@ -398,12 +535,14 @@ impl<'fd, B: IoBuf> FixedTable<'fd, B> {
 
     /// The `iocb` address of a slot in flight, for `io_cancel`.
     pub(crate) fn in_flight_iocb(&self, index: usize) -> Option<*mut iocb> {
-        (self.state.get(index) == Some(&State::InFlight)).then(|| self.mem[index].iocb())
+        self.is_in_flight(index).then(|| self.mem[index].iocb())
     }
 
     /// Whether the slot numbered `index` is in flight.
     pub(crate) fn is_in_flight(&self, index: usize) -> bool {
-        self.state.get(index) == Some(&State::InFlight)
+        self.hot
+            .get(index)
+            .is_some_and(|h| h.state == State::InFlight)
     }
 
     /// Never frees the templates: for a context whose destruction failed, whose buffers
@@ -430,17 +569,13 @@ mod tests {
     use super::*;
     use crate::AlignedBuf;
     use crate::direct::{DioAlign, MisalignedPart};
+    use crate::request::encode::Iovec;
     use rawaio_abi::{IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_CMD_PWRITE};
     use std::os::fd::BorrowedFd;
 
     fn fd() -> BorrowedFd<'static> {
         // SAFETY: fd 0 is only recorded, never used: nothing is submitted.
         unsafe { BorrowedFd::borrow_raw(0) }
-    }
-
-    fn cb(ptr: *mut iocb) -> iocb {
-        // SAFETY: an `iocb` of the table, read while no one writes it.
-        unsafe { *ptr }
     }
 
     fn event(data: u64, res: i64) -> io_event {
@@ -452,17 +587,33 @@ mod tests {
         }
     }
 
+    /// Pushes `slot`, reads the `iocb` it queued, and takes it back, as after a refused
+    /// submission.
+    fn staged<B: IoBuf>(table: &mut FixedTable<'_, B>, slot: FixedSlot) -> (iocb, FixedSlot) {
+        table.push(slot).map_err(|(_, e)| e).unwrap();
+        let ptr = *table.queue().last().unwrap();
+        // SAFETY: an `iocb` of the table, read while nothing writes it.
+        let cb = unsafe { *ptr };
+        let mut back = Vec::new();
+        table.take_queued(&mut back);
+        (cb, back.pop().unwrap())
+    }
+
     #[test]
     fn a_slot_keeps_its_iocb_and_buffer_between_submissions() {
         let mut table = FixedTable::<Vec<u8>>::new(4, Some(9));
         let buf = vec![0u8; 4096];
         let addr = buf.as_ptr() as u64;
-        let slot = table.insert(Op::read(fd(), buf, 0).user_data(5)).unwrap();
+        let mut slot = table.insert(Op::read(fd(), buf, 0).user_data(5)).unwrap();
         assert_eq!((slot.index(), table.occupied()), (0, 1));
         for round in 0..3u64 {
-            table.set_offset(&slot, round * 4096).unwrap();
-            let ptr = table.prepare(&slot).unwrap();
-            let c = cb(ptr);
+            table
+                .push_at(slot, round * 4096)
+                .map_err(|(_, e)| e)
+                .unwrap();
+            assert_eq!(table.queued(), 1);
+            // SAFETY: the queued `iocb`, read while nothing writes it.
+            let c = unsafe { *table.queue()[0] };
             assert_eq!(c.aio_lio_opcode, IOCB_CMD_PREAD);
             assert_eq!(
                 (c.aio_buf, c.aio_nbytes),
@@ -471,27 +622,63 @@ mod tests {
             );
             assert_eq!(c.aio_offset, (round * 4096) as i64);
             assert_eq!((c.aio_data, c.aio_flags, c.aio_resfd), (0, 1, 9));
-            table.submitted(slot_copy(&slot));
+            assert!(
+                table.complete(&event(0, 1)).is_none(),
+                "queued is not in flight"
+            );
+            table.submitted(1);
+            assert_eq!(table.queued(), 0);
+            assert!(table.is_in_flight(0));
             let done = table.complete(&event(c.aio_data, 4096)).unwrap();
             assert_eq!((done.result(), done.res2()), (Ok(4096), 0));
-            assert_eq!(done.slot().index(), 0);
             assert!(
                 table.complete(&event(c.aio_data, 4096)).is_none(),
                 "a completion is delivered once"
             );
+            slot = done.into_slot();
         }
+        assert_eq!(
+            (table.offset(&slot), table.len(&slot)),
+            (Some(8192), Some(4096))
+        );
         let op = table.remove(slot).unwrap();
         assert_eq!((op.offset(), op.get_user_data()), (8192, 5));
         assert_eq!(op.into_bufs()[0].as_ptr() as u64, addr);
         assert_eq!(table.occupied(), 0);
     }
 
-    // Tests stand in for the kernel: they duplicate a handle the way a completion does.
-    fn slot_copy(slot: &FixedSlot) -> FixedSlot {
-        FixedSlot {
-            index: slot.index,
-            table: slot.table,
+    #[test]
+    fn the_queue_keeps_its_order_across_partial_submissions() {
+        let mut table = FixedTable::<Vec<u8>>::new(4, None);
+        for i in 0..4u64 {
+            let slot = table.insert(Op::write(fd(), vec![i as u8], 0)).unwrap();
+            table.push_at(slot, 100 + i).map_err(|(_, e)| e).unwrap();
         }
+        let offsets = |t: &mut FixedTable<'_, Vec<u8>>| -> Vec<i64> {
+            // SAFETY: queued `iocb`s, read while nothing writes them.
+            t.queue()
+                .iter()
+                .map(|&p| unsafe { (*p).aio_offset })
+                .collect()
+        };
+        assert_eq!(offsets(&mut table), [100, 101, 102, 103]);
+        table.submitted(1);
+        assert_eq!(offsets(&mut table), [101, 102, 103]);
+        assert!(table.is_in_flight(0) && !table.is_in_flight(1));
+        let mut back = Vec::new();
+        table.take_queued(&mut back);
+        assert_eq!(
+            back.iter().map(FixedSlot::index).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert_eq!(table.queued(), 0);
+        // Taken back, they are idle again: push them in another order.
+        for slot in back.into_iter().rev() {
+            table.push(slot).map_err(|(_, e)| e).unwrap();
+        }
+        assert_eq!(offsets(&mut table), [103, 102, 101]);
+        table.submitted(3);
+        assert!((0..4).all(|i| table.is_in_flight(i)));
     }
 
     #[test]
@@ -532,11 +719,17 @@ mod tests {
         table.set_len(&slot, 1024).unwrap();
         table.set_offset(&slot, 512).unwrap();
         table.set_rw_flags(&slot, RwfFlags::DSYNC).unwrap();
-        let c = cb(table.prepare(&slot).unwrap());
+        // A refused push_at leaves the slot as it was, and hands it back.
+        let (slot, e) = table.push_at(slot, 7).unwrap_err();
+        assert_eq!(misaligned(Err(e)), Some(MisalignedPart::Offset));
+        let (c, slot) = staged(&mut table, slot);
         assert_eq!(c.aio_lio_opcode, IOCB_CMD_PWRITE);
         assert_eq!((c.aio_nbytes, c.aio_offset), (1024, 512));
         assert_eq!(c.rw_flags(), RwfFlags::DSYNC);
-        assert_eq!(table.op(&slot).unwrap().len(), 1024, "the template follows");
+        assert_eq!(
+            (table.len(&slot), table.offset(&slot)),
+            (Some(1024), Some(512))
+        );
         // The offset rule now counts the new length.
         assert!(table.set_offset(&slot, i64::MAX as u64 - 1024).is_err());
 
@@ -548,12 +741,15 @@ mod tests {
         );
         table.set_rw_flags(&sync, RwfFlags::empty()).unwrap();
         assert_eq!(table.bufs(&sync).unwrap().len(), 0);
-        let mut op = Op::<AlignedBuf>::fsync(fd());
-        op = match table.insert(op) {
+        let op = Op::<AlignedBuf>::fsync(fd());
+        let op = match table.insert(op) {
             Err((Error::Os(Errno::AGAIN), op)) => op,
             other => panic!("a full table pushes back: {other:?}"),
         };
         assert_eq!(op.opcode(), rawaio_abi::IOCB_CMD_FSYNC);
+        let op = table.remove(slot).unwrap();
+        assert_eq!((op.offset(), op.len()), (512, 1024));
+        assert_eq!(op.rw_flags, RwfFlags::DSYNC);
     }
 
     #[test]
@@ -562,18 +758,23 @@ mod tests {
         let slot = table
             .insert(Op::read(fd(), vec![0u8; 100], 0).range(10..60))
             .unwrap();
-        let c = cb(table.prepare(&slot).unwrap());
+        let (c, slot) = staged(&mut table, slot);
         assert_eq!(c.aio_nbytes, 50);
         // Replace the buffer with a shorter one: the old window no longer fits.
         table.bufs_mut(&slot).unwrap()[0] = vec![1u8; 40];
-        assert!(matches!(table.prepare(&slot), Err(InvalidOp::Range { .. })));
+        let (slot, e) = table.push(slot).unwrap_err();
+        assert!(matches!(e, InvalidOp::Range { .. }));
+        assert_eq!(table.queued(), 0);
         table.set_len(&slot, 20).unwrap();
-        let ptr = table.prepare(&slot).unwrap();
+        table.set_offset(&slot, 3).unwrap();
+        let (c, slot) = staged(&mut table, slot);
         let new_addr = table.bufs(&slot).unwrap()[0].as_ptr() as u64;
-        let c = cb(ptr);
-        assert_eq!((c.aio_buf, c.aio_nbytes), (new_addr + 10, 20));
-        // And it stays encoded: a second prepare changes nothing.
-        assert_eq!(cb(table.prepare(&slot).unwrap()), c);
+        assert_eq!(
+            (c.aio_buf, c.aio_nbytes, c.aio_offset),
+            (new_addr + 10, 20, 3)
+        );
+        // And it stays encoded: pushing again changes nothing.
+        assert_eq!(staged(&mut table, slot).0, c);
     }
 
     #[test]
@@ -582,25 +783,17 @@ mod tests {
         let slot = table
             .insert(Op::readv(fd(), vec![vec![0u8; 3], vec![0u8; 5]], 0))
             .unwrap();
-        let c = cb(table.prepare(&slot).unwrap());
+        let (c, slot) = staged(&mut table, slot);
         assert_eq!((c.aio_lio_opcode, c.aio_nbytes), (IOCB_CMD_PREADV, 2));
         // SAFETY: `aio_buf` points to the slot's iovec array, which the table keeps.
-        let lens: Vec<usize> = unsafe {
-            std::slice::from_raw_parts(
-                c.aio_buf as usize as *const crate::request::encode::Iovec,
-                2,
-            )
-        }
-        .iter()
-        .map(|v| v.len)
-        .collect();
-        assert_eq!(lens, [3, 5]);
+        let iov = unsafe { std::slice::from_raw_parts(c.aio_buf as usize as *const Iovec, 2) };
+        assert_eq!((iov[0].len, iov[1].len), (3, 5));
         assert_eq!(table.set_len(&slot, 1), Err(InvalidOp::RangeNotAllowed));
         table.set_offset(&slot, 7).unwrap();
         table.bufs_mut(&slot).unwrap()[1].push(0);
-        let c = cb(table.prepare(&slot).unwrap());
+        let (c, slot) = staged(&mut table, slot);
         assert_eq!(c.aio_offset, 7, "the new encoding keeps the offset");
-        assert_eq!(table.op(&slot).unwrap().len(), 9);
+        assert_eq!(table.len(&slot), Some(9));
     }
 
     #[test]
@@ -610,18 +803,28 @@ mod tests {
         let sa = a.insert(Op::write(fd(), vec![1], 0)).unwrap();
         let sb = b.insert(Op::write(fd(), vec![2], 0)).unwrap();
         assert_eq!(b.set_offset(&sa, 0), Err(InvalidOp::ForeignSlot));
-        assert!(b.bufs(&sa).is_none() && b.op(&sa).is_none());
+        assert_eq!(b.set_len(&sa, 0), Err(InvalidOp::ForeignSlot));
+        assert_eq!(
+            b.set_rw_flags(&sa, RwfFlags::empty()),
+            Err(InvalidOp::ForeignSlot)
+        );
+        assert!(b.bufs(&sa).is_none() && b.offset(&sa).is_none() && b.len(&sa).is_none());
         assert!(b.bufs_mut(&sa).is_none());
-        assert!(matches!(b.prepare(&sa), Err(InvalidOp::ForeignSlot)));
+        let (sa, e) = b.push(sa).unwrap_err();
+        assert_eq!(e, InvalidOp::ForeignSlot);
+        let (sa, e) = b.push_at(sa, 0).unwrap_err();
+        assert_eq!(e, InvalidOp::ForeignSlot);
         let (sa, e) = b.remove(sa).unwrap_err();
         assert_eq!(e, InvalidOp::ForeignSlot);
+        assert_eq!(b.queued(), 0);
         // Events for idle, vacant or unknown slots are ignored.
         for data in [0, 1, u64::from(u32::MAX), 1 << 32] {
             assert!(b.complete(&event(data, 1)).is_none(), "{data}");
         }
         assert!(!b.is_in_flight(0) && b.in_flight_iocb(0).is_none());
-        b.prepare(&sb).unwrap();
-        b.submitted(sb);
+        assert!(!b.is_in_flight(7), "out of range");
+        b.push(sb).map_err(|(_, e)| e).unwrap();
+        b.submitted(1);
         assert!(b.is_in_flight(0) && b.in_flight_iocb(0).is_some());
         let sb = b.complete(&event(0, 1)).unwrap().into_slot();
         assert_eq!(b.remove(sb).unwrap().into_bufs(), vec![vec![2]]);

@@ -98,9 +98,7 @@ mod ring;
 mod slots;
 
 pub use async_context::{AsyncContext, OpFuture};
-pub use context::{
-    Context, FixedContext, FixedRejected, Flush, Incomplete, Options, Rejected, Submitted,
-};
+pub use context::{Context, FixedContext, Flush, Incomplete, Options, Rejected, Submitted};
 pub use direct::DioAlign;
 pub use error::{Budget, Error, InvalidOp};
 pub use eventfd::EventFd;

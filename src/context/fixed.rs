@@ -7,10 +7,10 @@ use crate::error::{Error, InvalidOp};
 use crate::fixed_slots::{FixedCompletion, FixedSlot, FixedTable};
 use crate::request::buf::{AlignedBuf, IoBuf};
 use crate::request::op::Op;
+use crate::ring::{Corrupt, Ring};
 use crate::sys;
-use rawaio_abi::{RwfFlags, aio_context_t, io_event, iocb, kernel_sigset_t};
+use rawaio_abi::{RwfFlags, aio_context_t, io_event, kernel_sigset_t};
 use rustix::io::Errno;
-use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
@@ -25,9 +25,10 @@ use std::time::Duration;
 /// ([`set_offset`](Self::set_offset)), the length ([`set_len`](Self::set_len)) and the
 /// `RWF_*` flags ([`set_rw_flags`](Self::set_rw_flags)), each checked as it is set, and
 /// reaches the buffers ([`bufs`](Self::bufs), [`bufs_mut`](Self::bufs_mut)).
-/// [`submit`](Self::submit) and [`submit_batch`](Self::submit_batch) consume handles; each
-/// [`FixedCompletion`] gives its slot's handle back. [`remove`](Self::remove) gives the
-/// request back, buffers and all.
+/// [`push`](Self::push) (or [`push_at`](Self::push_at), which sets the offset too) hands a
+/// handle over to the context's submission queue, which [`submit`](Self::submit) passes to
+/// the kernel in one `io_submit`; each [`FixedCompletion`] gives its slot's handle back.
+/// [`remove`](Self::remove) gives the request back, buffers and all.
 ///
 /// # Ownership
 ///
@@ -59,8 +60,9 @@ use std::time::Duration;
 /// let mut slot = fixed.insert(Op::read(&file, vec![0u8; 8], 0))?;
 /// let mut done = Vec::new();
 /// for offset in [0, 2, 0] {
-///     fixed.set_offset(&slot, offset)?;
-///     fixed.submit(slot)?;
+///     fixed.push_at(slot, offset).map_err(|(_, e)| e)?;
+///     let submitted = fixed.submit();
+///     assert_eq!((submitted.accepted, submitted.error), (1, None));
 ///     fixed.reap(1, 4, None, &mut done)?;
 ///     let completion = done.pop().unwrap();
 ///     assert_eq!(completion.result()?, 8);
@@ -76,54 +78,8 @@ pub struct FixedContext<'fd, B: IoBuf = AlignedBuf> {
     /// The ring's consumer, out of the kernel side's mutex: `&mut self` is the lock.
     reaper: Reaper,
     table: FixedTable<'fd, B>,
-    /// Room for the `iocb` addresses of one `io_submit`.
-    list: Box<[IocbPtr]>,
     /// Slots submitted whose completions have not been delivered.
     in_flight: usize,
-}
-
-/// An `iocb` address to submit. Only ever dereferenced by the kernel, inside an
-/// `io_submit` made through `&mut FixedContext`.
-#[derive(Clone, Copy)]
-#[repr(transparent)]
-struct IocbPtr(*mut iocb);
-
-// SAFETY: a plain address into the context's own slot memory, which moves with it.
-unsafe impl Send for IocbPtr {}
-// SAFETY: never dereferenced through a shared reference.
-unsafe impl Sync for IocbPtr {}
-
-/// A fixed slot the context did not submit, handed back with the reason.
-#[derive(Debug)]
-pub struct FixedRejected {
-    /// Why it was not submitted.
-    pub error: Error,
-    /// The slot, still idle.
-    pub slot: FixedSlot,
-}
-
-impl fmt::Display for FixedRejected {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "fixed request not submitted: {}", self.error)
-    }
-}
-
-impl std::error::Error for FixedRejected {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
-    }
-}
-
-impl From<FixedRejected> for Error {
-    fn from(r: FixedRejected) -> Self {
-        r.error
-    }
-}
-
-impl From<FixedRejected> for std::io::Error {
-    fn from(r: FixedRejected) -> Self {
-        r.error.into()
-    }
 }
 
 impl<'fd, B: IoBuf + 'static> FixedContext<'fd, B> {
@@ -157,7 +113,6 @@ impl<'fd, B: IoBuf + 'static> FixedContext<'fd, B> {
         let slots = kernel.ring_nr;
         Ok(Self {
             table: FixedTable::new(slots, kernel.resfd()),
-            list: vec![IocbPtr(std::ptr::null_mut()); slots as usize].into_boxed_slice(),
             kernel,
             reaper,
             in_flight: 0,
@@ -227,10 +182,15 @@ impl<'fd, B: IoBuf> FixedContext<'fd, B> {
         self.table.set_rw_flags(slot, flags)
     }
 
-    /// `slot`'s request as it stands (its offset, length, flags, descriptor, user data);
+    /// `slot`'s file offset, as last set; `None` for a slot of another fixed context.
+    pub fn offset(&self, slot: &FixedSlot) -> Option<u64> {
+        self.table.offset(slot)
+    }
+
+    /// How many bytes `slot`'s request transfers (over all its buffers), as last set;
     /// `None` for a slot of another fixed context.
-    pub fn op(&self, slot: &FixedSlot) -> Option<&Op<'fd, B>> {
-        self.table.op(slot)
+    pub fn len(&self, slot: &FixedSlot) -> Option<u64> {
+        self.table.len(slot)
     }
 
     /// `slot`'s buffers: one for a plain read or write, each of a vectored request's,
@@ -246,113 +206,99 @@ impl<'fd, B: IoBuf> FixedContext<'fd, B> {
         self.table.bufs_mut(slot)
     }
 
-    /// Submits one slot's request, as it was last set.
+    /// Pushes `slot` onto the submission queue: its request, as last set, goes to the
+    /// kernel with the next [`submit`](Self::submit). The handle comes back with the
+    /// slot's completion (or from [`take_queued`](Self::take_queued)).
     ///
     /// # Errors
-    /// The slot comes back in [`FixedRejected`], with the kernel's error (`EAGAIN`:
-    /// the context is full; `EBADF`, `EINVAL`, ...), or the [`InvalidOp`] that the checks
-    /// of a slot whose buffers were lent out ([`bufs_mut`](Self::bufs_mut)) found.
+    /// The slot comes back, idle, with [`InvalidOp::ForeignSlot`], or the [`InvalidOp`]
+    /// that the checks of a slot whose buffers were lent out
+    /// ([`bufs_mut`](Self::bufs_mut)) found.
+    #[inline]
+    pub fn push(&mut self, slot: FixedSlot) -> Result<(), (FixedSlot, InvalidOp)> {
+        self.table.push(slot)
+    }
+
+    /// Sets `slot`'s file offset and pushes it onto the submission queue:
+    /// [`set_offset`](Self::set_offset) then [`push`](Self::push), the usual step of an
+    /// I/O loop.
+    ///
+    /// # Errors
+    /// The slot comes back, unchanged, with the error of either.
+    #[inline]
+    pub fn push_at(&mut self, slot: FixedSlot, offset: u64) -> Result<(), (FixedSlot, InvalidOp)> {
+        self.table.push_at(slot, offset)
+    }
+
+    /// How many slots wait in the submission queue.
+    pub fn queued(&self) -> usize {
+        self.table.queued()
+    }
+
+    /// Empties the submission queue without submitting, handing the slots in it back
+    /// (idle, in the order pushed) onto `out`: after a submission error, to change or
+    /// [`remove`](Self::remove) them.
+    pub fn take_queued(&mut self, out: &mut Vec<FixedSlot>) {
+        self.table.take_queued(out);
+    }
+
+    /// Submits the slots pushed, in order, as many as the kernel accepts, in one
+    /// `io_submit` call (or more, after a partial submission). The accepted ones are in
+    /// flight until their completions are reaped; the rest stay queued, in order, for the
+    /// next call (or [`take_queued`](Self::take_queued)).
+    ///
+    /// As for [`Context::submit_batch`](crate::Context::submit_batch), the requests are
+    /// independent, the kernel reports only the first refused request's error, and
+    /// [`Submitted::error`] is the error of the queue's new front: `EAGAIN` when the
+    /// context is full (reap, then submit again), or `EBADF`, `EINVAL`, ... for that
+    /// request.
     ///
     /// # References
     /// - [io_submit(2)](https://man7.org/linux/man-pages/man2/io_submit.2.html)
     #[doc(alias = "io_submit")]
     #[inline]
-    pub fn submit(&mut self, slot: FixedSlot) -> Result<(), FixedRejected> {
-        let cb = match self.table.prepare(&slot) {
-            Ok(cb) => cb,
-            Err(e) => {
-                return Err(FixedRejected {
-                    error: e.into(),
-                    slot,
-                });
-            }
-        };
-        let mut list = [cb];
-        // SAFETY: `cb` is the `iocb` of an idle slot whose buffers and descriptors the
-        // table keeps until the slot's completion is delivered or the context destroyed.
-        match unsafe { sys::io_submit(self.kernel.id, 1, list.as_mut_ptr()) } {
-            Ok(1) => {
-                self.table.submitted(slot);
-                self.in_flight += 1;
-                Ok(())
-            }
-            other => Err(FixedRejected {
-                error: other.err().unwrap_or(Errno::AGAIN).into(),
-                slot,
-            }),
-        }
-    }
-
-    /// Submits slots from the front of `slots`, as many as the kernel accepts, in one
-    /// `io_submit` call (or more, after a partial submission). Slots not accepted stay in
-    /// `slots`, in order.
-    ///
-    /// As for [`Context::submit_batch`](crate::Context::submit_batch), the requests are
-    /// independent, and [`Submitted::error`] is the error of `slots`'s new front: the
-    /// kernel's, or the [`InvalidOp`] of a slot whose buffers were lent out and no longer
-    /// pass the checks.
-    #[doc(alias = "io_submit")]
-    pub fn submit_batch(&mut self, slots: &mut VecDeque<FixedSlot>) -> Submitted {
+    pub fn submit(&mut self) -> Submitted {
         let mut accepted = 0;
-        while !slots.is_empty() {
-            let mut n = 0;
-            let mut refused = None;
-            for slot in slots.iter().take(self.list.len()) {
-                match self.table.prepare(slot) {
-                    Ok(cb) => {
-                        self.list[n] = IocbPtr(cb);
-                        n += 1;
-                    }
-                    Err(e) => {
-                        refused = Some(e.into());
-                        break;
-                    }
-                }
-            }
+        loop {
+            let queue = self.table.queue();
+            let n = queue.len();
             if n == 0 {
                 return Submitted {
                     accepted,
-                    error: refused,
+                    error: None,
                 };
             }
-            // SAFETY: every address is the `iocb` of an idle slot whose buffers and
+            // SAFETY: every address is the `iocb` of a queued slot, whose buffers and
             // descriptors the table keeps until the slot's completion is delivered or the
-            // context destroyed. `IocbPtr` is a transparent `*mut iocb`.
-            let result = unsafe {
-                sys::io_submit(
-                    self.kernel.id,
-                    n as isize,
-                    self.list.as_mut_ptr().cast::<*mut iocb>(),
-                )
-            };
+            // context destroyed.
+            let result = unsafe { sys::io_submit(self.kernel.id, n as isize, queue.as_mut_ptr()) };
             let taken = *result.as_ref().unwrap_or(&0);
-            for slot in slots.drain(..taken) {
-                self.table.submitted(slot);
-            }
+            self.table.submitted(taken);
             self.in_flight += taken;
             accepted += taken;
             match result {
+                Ok(k) if k == n => {
+                    return Submitted {
+                        accepted,
+                        error: None,
+                    };
+                }
+                // Partial: go round again, so that the first refused slot's own error is
+                // the one reported.
+                Ok(k) if k > 0 => {}
+                Ok(_) => {
+                    return Submitted {
+                        accepted,
+                        error: Some(Errno::AGAIN.into()),
+                    };
+                }
                 Err(e) => {
                     return Submitted {
                         accepted,
                         error: Some(e.into()),
                     };
                 }
-                // Partial: go round again, so that the first refused slot's own error is
-                // the one reported.
-                Ok(_) if taken < n => {}
-                Ok(_) if refused.is_some() => {
-                    return Submitted {
-                        accepted,
-                        error: refused,
-                    };
-                }
-                Ok(_) => {}
             }
-        }
-        Submitted {
-            accepted,
-            error: None,
         }
     }
 
@@ -459,13 +405,8 @@ impl<'fd, B: IoBuf> FixedContext<'fd, B> {
     }
 
     /// How many slots hold a request.
-    pub fn len(&self) -> usize {
+    pub fn occupied(&self) -> usize {
         self.table.occupied()
-    }
-
-    /// Whether no slot holds a request.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// How many slots the context has: the number of events in the kernel's ring (see
@@ -526,6 +467,21 @@ struct FixedSink<'a, 'fd, B> {
 
 impl<B: IoBuf> Sink for FixedSink<'_, '_, B> {
     #[inline]
+    fn deliver_ring(&mut self, ring: &mut Ring, max: usize) -> Result<usize, Corrupt> {
+        let table = &mut *self.table;
+        let done = &mut *self.done;
+        let before = done.len();
+        ring.reap_each(max, |event| {
+            if let Some(c) = table.complete(&event) {
+                done.push(c);
+            }
+        })?;
+        let delivered = done.len() - before;
+        *self.in_flight -= delivered;
+        Ok(delivered)
+    }
+
+    #[inline]
     fn deliver(&mut self, events: &[io_event]) -> usize {
         let before = self.done.len();
         for event in events {
@@ -555,7 +511,7 @@ impl<B: IoBuf> fmt::Debug for FixedContext<'_, B> {
         f.debug_struct("FixedContext")
             .field("id", &format_args!("{:#x}", self.kernel.id))
             .field("capacity", &self.capacity())
-            .field("len", &self.len())
+            .field("occupied", &self.occupied())
             .field("in_flight", &self.in_flight)
             .finish_non_exhaustive()
     }

@@ -29,7 +29,7 @@ mod submit;
 mod transfer;
 mod wait;
 
-pub use fixed::{FixedContext, FixedRejected};
+pub use fixed::FixedContext;
 pub use submit::{Rejected, Submitted};
 pub use transfer::{Flush, Incomplete};
 

@@ -5,6 +5,7 @@ use super::{Context, Kernel, Reaper};
 use crate::deadline::Deadline;
 use crate::request::buf::IoBuf;
 use crate::request::completion::Completion;
+use crate::ring::{Corrupt, Ring};
 use crate::sys;
 use rawaio_abi::{
     __aio_sigset, __kernel_old_timespec, __kernel_timespec, KERNEL_SIGSET_SIZE, io_event,
@@ -137,8 +138,12 @@ impl<B: IoBuf> Context<B> {
 
 /// Where reaped events go.
 pub(super) trait Sink {
-    /// Turns events into completions; returns how many it delivered.
+    /// Turns events (from `io_getevents`) into completions; returns how many it
+    /// delivered.
     fn deliver(&mut self, events: &[io_event]) -> usize;
+    /// Takes up to `max` events straight from the ring and turns them into completions;
+    /// returns how many it delivered.
+    fn deliver_ring(&mut self, ring: &mut Ring, max: usize) -> Result<usize, Corrupt>;
     /// Requests the kernel accepted whose completions have not been delivered (to
     /// anyone): what a wait may still expect.
     fn outstanding(&self) -> usize;
@@ -157,6 +162,29 @@ impl<B: IoBuf> Sink for TableSink<'_, '_, B> {
     }
 
     #[inline]
+    fn deliver_ring(&mut self, ring: &mut Ring, max: usize) -> Result<usize, Corrupt> {
+        if ring.ready()? == 0 {
+            return Ok(0);
+        }
+        let done = &mut *self.done;
+        let before = done.len();
+        {
+            let mut table = self.ctx.table.lock();
+            ring.reap_each(max, |event| {
+                if let Some(c) = table.complete(&event) {
+                    done.push(c);
+                }
+            })?;
+        }
+        let delivered = done.len() - before;
+        self.ctx
+            .kernel
+            .submitted
+            .fetch_sub(delivered as isize, Ordering::Release);
+        Ok(delivered)
+    }
+
+    #[inline]
     fn outstanding(&self) -> usize {
         self.ctx.kernel.outstanding()
     }
@@ -167,6 +195,7 @@ impl Kernel {
     /// (`min <= max <= ring_nr`) into `sink`, with the reaper held: what is ready in the
     /// ring first, then `io_getevents` (or `io_pgetevents` with `mask`) to wait, for up
     /// to `timeout`. The clock is read only when it has to wait.
+    #[inline]
     pub(super) fn reap_held(
         &self,
         reaper: &mut Reaper,
@@ -176,22 +205,38 @@ impl Kernel {
         mask: Option<&kernel_sigset_t>,
         sink: &mut impl Sink,
     ) -> Result<usize, Errno> {
+        let mut got = 0;
         if self.forked() {
             // A fork child: leave the parent's ring alone; the kernel refuses the context.
             self.drop_ring(reaper);
-        }
-        let mut got = 0;
-        if let Some(ring) = &mut reaper.ring {
-            match ring.reap(&mut reaper.events[..max]) {
+        } else if let Some(ring) = &mut reaper.ring {
+            match sink.deliver_ring(ring, max) {
                 Ok(n) => {
-                    got += sink.deliver(&reaper.events[..n]);
+                    got = n;
                     if got >= min {
                         return Ok(got);
                     }
                 }
-                Err(_) => self.drop_ring(reaper),
+                Err(Corrupt) => self.drop_ring(reaper),
             }
         }
+        self.wait_held(reaper, min, max, got, timeout, mask, sink)
+    }
+
+    /// The rest of [`reap_held`](Self::reap_held), once the ring had fewer than `min`:
+    /// `got` have been delivered.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn wait_held(
+        &self,
+        reaper: &mut Reaper,
+        min: usize,
+        max: usize,
+        mut got: usize,
+        timeout: Option<Duration>,
+        mask: Option<&kernel_sigset_t>,
+        sink: &mut impl Sink,
+    ) -> Result<usize, Errno> {
         let mut deadline = None;
         loop {
             // Wait only for what is in flight: requests delivered to another reaper, or
