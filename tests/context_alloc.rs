@@ -1,6 +1,7 @@
 //! The steady state of submit-and-reap makes no heap allocation: a counting global
 //! allocator watches a loop that reuses its queue, token list, completion list and
-//! buffers, with completions reaped from the ring and through `io_getevents`.
+//! buffers, with completions reaped from the ring and through `io_getevents`, on the
+//! owning path ([`Context`]) and the fixed one ([`FixedContext`]).
 //!
 //! This file holds a single test, so nothing else runs in the process while it counts
 //! (and it counts only on its own thread anyway). Set `RAWAIO_ALLOC_TRACE=1` to print a
@@ -8,7 +9,9 @@
 
 mod support;
 
-use rawaio::{AlignedBuf, Completion, Context, Op, Options, Token};
+use rawaio::{
+    AlignedBuf, Completion, Context, FixedCompletion, FixedContext, FixedSlot, Op, Options, Token,
+};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -175,6 +178,89 @@ fn measure(user_space_reaping: bool, file: &File, expected: &[u8]) -> (usize, us
     )
 }
 
+/// The fixed path: every round reads the whole file through the same slots, at offsets
+/// that move round by round.
+struct FixedLoop<'a> {
+    fixed: FixedContext<'a, AlignedBuf>,
+    expected: &'a [u8],
+    slots: Vec<FixedSlot>,
+    done: Vec<FixedCompletion>,
+}
+
+impl FixedLoop<'_> {
+    fn round(&mut self, r: usize, one_by_one: bool) {
+        for (i, slot) in self.slots.drain(..).enumerate() {
+            let block = (i + r) % DEPTH;
+            self.fixed
+                .push_at(slot, (block * BLOCK) as u64)
+                .map_err(|(_, e)| e)
+                .unwrap();
+            if one_by_one {
+                let s = self.fixed.submit();
+                assert_eq!((s.accepted, s.error), (1, None));
+            }
+        }
+        if !one_by_one {
+            let s = self.fixed.submit();
+            assert_eq!((s.accepted, s.error), (DEPTH, None));
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        let mut got = 0;
+        while got < DEPTH {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out reaping");
+            got += self
+                .fixed
+                .reap(1, DEPTH - got, Some(left), &mut self.done)
+                .unwrap();
+        }
+        for c in self.done.drain(..) {
+            assert_eq!(c.result(), Ok(BLOCK as u64));
+            let slot = c.into_slot();
+            let block = self.fixed.offset(&slot).unwrap() as usize / BLOCK;
+            let buf = &self.fixed.bufs(&slot).unwrap()[0];
+            assert!(buf[..] == self.expected[block * BLOCK..(block + 1) * BLOCK]);
+            self.slots.push(slot);
+        }
+    }
+}
+
+/// Counts the allocations and frees of `ROUNDS` rounds of the fixed path after a warm-up.
+fn measure_fixed(user_space_reaping: bool, file: &File, expected: &[u8]) -> (usize, usize) {
+    let options = Options {
+        user_space_reaping,
+        ..Options::default()
+    };
+    let mut fixed = FixedContext::with_options(64, options).unwrap();
+    let slots = (0..DEPTH)
+        .map(|_| {
+            fixed
+                .insert(Op::read(file, aligned_zeroed(BLOCK), 0))
+                .unwrap()
+        })
+        .collect();
+    let mut l = FixedLoop {
+        fixed,
+        expected,
+        slots,
+        done: Vec::with_capacity(DEPTH),
+    };
+    for r in 0..WARM_UP {
+        l.round(r, r % 2 == 1);
+    }
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    FREES.store(0, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
+    for r in 0..ROUNDS {
+        l.round(r, r % 4 == 3);
+    }
+    COUNTING.with(|c| c.set(false));
+    (
+        ALLOCATIONS.load(Ordering::SeqCst),
+        FREES.load(Ordering::SeqCst),
+    )
+}
+
 #[test]
 fn steady_state_submit_and_reap_makes_no_allocation() {
     TRACE.store(
@@ -196,16 +282,24 @@ fn steady_state_submit_and_reap_makes_no_allocation() {
     );
 
     for user_space_reaping in [true, false] {
-        let (allocations, frees) = measure(user_space_reaping, &f, &expected);
-        eprintln!(
-            "user_space_reaping {user_space_reaping}: {ROUNDS} rounds of {DEPTH} reads: \
-             {allocations} allocations, {frees} frees"
-        );
-        assert_eq!(
-            (allocations, frees),
-            (0, 0),
-            "user_space_reaping {user_space_reaping}: the steady state allocated \
-             (rerun with RAWAIO_ALLOC_TRACE=1 to see where)"
-        );
+        for (path, measure) in [
+            (
+                "owning",
+                measure as fn(bool, &File, &[u8]) -> (usize, usize),
+            ),
+            ("fixed", measure_fixed),
+        ] {
+            let (allocations, frees) = measure(user_space_reaping, &f, &expected);
+            eprintln!(
+                "{path}, user_space_reaping {user_space_reaping}: {ROUNDS} rounds of {DEPTH} \
+                 reads: {allocations} allocations, {frees} frees"
+            );
+            assert_eq!(
+                (allocations, frees),
+                (0, 0),
+                "{path}, user_space_reaping {user_space_reaping}: the steady state allocated \
+                 (rerun with RAWAIO_ALLOC_TRACE=1 to see where)"
+            );
+        }
     }
 }

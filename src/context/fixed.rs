@@ -73,6 +73,18 @@ use std::time::Duration;
 /// assert_eq!(op.into_bufs()[0], b"# rawaio");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// A slot that borrows its file keeps it borrowed for the context's life, so the file
+/// cannot close (and its number be reused) while a slot may still be submitted:
+///
+/// ```compile_fail
+/// use rawaio::{FixedContext, Op};
+/// let file = std::fs::File::open("README.md").unwrap();
+/// let mut fixed = FixedContext::<Vec<u8>>::new(1).unwrap();
+/// let slot = fixed.insert(Op::read(&file, vec![0u8; 8], 0)).unwrap();
+/// drop(file); // error: `file` is borrowed by `fixed`
+/// fixed.push(slot).unwrap();
+/// ```
 pub struct FixedContext<'fd, B: IoBuf = AlignedBuf> {
     kernel: Kernel,
     /// The ring's consumer, out of the kernel side's mutex: `&mut self` is the lock.
