@@ -31,6 +31,8 @@
 //! rawaio's [`AsyncContext`], one future per request, on a minimal single-threaded
 //! executor written below (it polls the futures whose wakers fired, and blocks in `poll(2)`
 //! on the context's eventfd when none did); see the engine's section for why not tokio.
+//! fixed (not in the default list): rawaio's [`FixedContext`], a slot per queue slot
+//! that keeps its `iocb` and buffer, only the offset set per request.
 //!
 //! **CPU time** is the whole process's user and system time (`getrusage`) over the run,
 //! divided by the I/Os done: it includes io_uring's kernel workers, and the progress
@@ -44,7 +46,10 @@ use size::parse_size;
 
 use rawaio::direct::{dio_align, open_direct};
 use rawaio::reactor::Reactor;
-use rawaio::{AlignedBuf, AsyncContext, Completion, Context, Errno, Op, OpFuture, Options, Token};
+use rawaio::{
+    AlignedBuf, AsyncContext, Completion, Context, Errno, FixedCompletion, FixedContext, FixedSlot,
+    Op, OpFuture, Options, Token,
+};
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -106,7 +111,7 @@ Runs every combination of --rw, --engine and --reap (each takes a comma-separate
   --size SIZE        size of a created file (default 128m); a smaller file is extended
   --rw LIST          read, write, randread, randwrite, verify
                      (default randwrite,randread,verify)
-  --engine LIST      rawaio, psync, io_uring, async, or all
+  --engine LIST      rawaio, fixed, psync, io_uring, async, or all
                      (default rawaio,psync,io_uring)
   --reap LIST        how rawaio reaps: ring, syscall, eventfd, or all (default ring)
   --bs SIZE          block size, a multiple of 512 (default 4k)
@@ -189,10 +194,17 @@ enum EngineKind {
     Psync,
     IoUring,
     Async,
+    Fixed,
 }
 
 impl EngineKind {
-    const ALL: [Self; 4] = [Self::Rawaio, Self::Psync, Self::IoUring, Self::Async];
+    const ALL: [Self; 5] = [
+        Self::Rawaio,
+        Self::Psync,
+        Self::IoUring,
+        Self::Async,
+        Self::Fixed,
+    ];
     /// Without `--engine`.
     const DEFAULT: [Self; 3] = [Self::Rawaio, Self::Psync, Self::IoUring];
 
@@ -202,6 +214,7 @@ impl EngineKind {
             Self::Psync => "psync",
             Self::IoUring => "io_uring",
             Self::Async => "async",
+            Self::Fixed => "fixed",
         }
     }
 }
@@ -1369,6 +1382,120 @@ impl Engine for AsyncEngine<'_> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Engine: fixed (rawaio's FixedContext)
+// ---------------------------------------------------------------------------------------
+
+/// A [`FixedContext`] with one slot per queue slot: the slot keeps its `iocb` and buffer,
+/// and a request only sets its offset (`push_at`). A slot is made a read or a write
+/// when first used, and made again when a pass changes direction.
+struct FixedEngine<'f> {
+    fixed: FixedContext<'f, AlignedBuf>,
+    file: &'f File,
+    /// The handle of each idle slot, by slot number (`None` while queued or in flight).
+    slots: Vec<Option<FixedSlot>>,
+    /// The direction each slot's request was made for.
+    dirs: Vec<Dir>,
+    done: Vec<FixedCompletion>,
+}
+
+impl<'f> FixedEngine<'f> {
+    fn new(target: &'f Target, qd: usize, bs: usize) -> Result<Self, String> {
+        let mut fixed = FixedContext::new(qd as u32).map_err(|e| format!("io_setup({qd}): {e}"))?;
+        let mut slots = Vec::with_capacity(qd);
+        for (n, buf) in alloc_bufs(qd, bs, target.mem_align)?
+            .into_iter()
+            .enumerate()
+        {
+            let slot = fixed
+                .insert(Op::read(&target.file, buf, 0))
+                .map_err(|r| format!("preparing slot {n}: {}", r.error))?;
+            // Inserted in order into an empty context: slot n is the context's slot n.
+            assert_eq!(slot.index(), n);
+            slots.push(Some(slot));
+        }
+        Ok(Self {
+            fixed,
+            file: &target.file,
+            slots,
+            dirs: vec![Dir::Read; qd],
+            done: Vec::with_capacity(qd),
+        })
+    }
+
+    fn idle(&mut self, slot: usize) -> FixedSlot {
+        self.slots[slot].take().expect("a free slot is idle")
+    }
+
+    /// Makes `slot`'s request one in direction `dir`, keeping its buffer.
+    fn redirect(&mut self, handle: FixedSlot, dir: Dir) -> Result<FixedSlot, String> {
+        let op = self.fixed.remove(handle).map_err(|(_, e)| e.to_string())?;
+        let buf = op.into_bufs().pop().expect("reads and writes own a buffer");
+        let op = match dir {
+            Dir::Read => Op::read(self.file, buf, 0),
+            Dir::Write => Op::write(self.file, buf, 0),
+        };
+        self.fixed
+            .insert(op)
+            .map_err(|r| format!("preparing a slot: {}", r.error))
+    }
+}
+
+impl Engine for FixedEngine<'_> {
+    fn depth(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn buf_mut(&mut self, slot: usize) -> &mut [u8] {
+        let handle = self.slots[slot].as_ref().expect("a free slot is idle");
+        &mut self.fixed.bufs_mut(handle).expect("a slot of this context")[0]
+    }
+
+    fn prepare(&mut self, slot: usize, offset: u64, dir: Dir) -> Result<(), String> {
+        let mut handle = self.idle(slot);
+        if self.dirs[slot] != dir {
+            // The slot just vacated is the first taken again: same number.
+            handle = self.redirect(handle, dir)?;
+            assert_eq!(handle.index(), slot);
+            self.dirs[slot] = dir;
+        }
+        self.fixed
+            .push_at(handle, offset)
+            .map_err(|(_, e)| format!("slot {slot}: {e}"))
+    }
+
+    fn submit(&mut self) -> Result<usize, String> {
+        accepted(&self.fixed.submit())
+    }
+
+    fn reap(
+        &mut self,
+        min: usize,
+        done: &mut impl FnMut(usize, i64, &[u8]),
+    ) -> Result<usize, String> {
+        let max = self.slots.len();
+        let got = self
+            .fixed
+            .reap(min, max, Some(TIMEOUT), &mut self.done)
+            .map_err(|e| format!("reaping: {e}"))?;
+        if got == 0 {
+            return Err(format!("no completion within {TIMEOUT:?}"));
+        }
+        for completion in self.done.drain(..) {
+            let result = completion.raw_result();
+            let handle = completion.into_slot();
+            let slot = handle.index();
+            done(
+                slot,
+                result,
+                &self.fixed.bufs(&handle).expect("a slot of this context")[0],
+            );
+            self.slots[slot] = Some(handle);
+        }
+        Ok(got)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Engine: psync (one blocking pread/pwrite at a time per thread)
 // ---------------------------------------------------------------------------------------
 
@@ -1834,6 +1961,7 @@ fn worker(plan: &Plan, t: usize, shared: &Shared) -> Result<ThreadResult, String
             run_thread(engine, plan, t, shared)
         }
         EngineKind::Async => run_thread(AsyncEngine::new(target, depth, cfg.bs), plan, t, shared),
+        EngineKind::Fixed => run_thread(FixedEngine::new(target, depth, cfg.bs), plan, t, shared),
     }
 }
 
@@ -2348,7 +2476,10 @@ mod tests {
         else {
             panic!("valid arguments refused");
         };
-        assert_eq!((cfg.qd, cfg.batch, cfg.engines.len()), (128, 32, 3));
+        assert_eq!(
+            (cfg.qd, cfg.batch, cfg.engines.len()),
+            (128, 32, EngineKind::ALL.len())
+        );
         assert_eq!(cfg.reaps, [Reap::Ring, Reap::Eventfd]);
         assert_eq!(cfg.runtime, Some(DEFAULT_RUNTIME));
         for bad in [
