@@ -184,6 +184,7 @@ unsafe impl Sync for Peek {}
 impl Peek {
     /// How many events are ready. A concurrent consumer may take them at any moment, so
     /// this is a hint, except that 0 with no other consumer means empty.
+    #[inline]
     pub(crate) fn ready(&self) -> Result<u32, Corrupt> {
         let p = self.header.as_ptr();
         // SAFETY: the mapping outlives `self` (creator's guarantee); `head` and `tail` are

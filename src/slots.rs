@@ -120,6 +120,7 @@ impl<B> Table<B> {
         }
     }
 
+    #[inline]
     pub(crate) fn lock(&self) -> Guard<'_, B> {
         Guard {
             state: self.state.lock().unwrap_or_else(PoisonError::into_inner),
@@ -156,6 +157,7 @@ impl<B: IoBuf> Guard<'_, B> {
     /// Checks `op`, takes a free slot, writes the slot's `iocb` (and `iovec`s) and moves
     /// the op's buffers into it; returns the token and the `iocb` address to submit. On
     /// failure the op is untouched. `resfd` is the context's own eventfd.
+    #[inline]
     pub(crate) fn prepare(
         &mut self,
         op: &mut Op<'_, B>,
@@ -227,6 +229,7 @@ impl<B: IoBuf> Guard<'_, B> {
 
     /// Turns an event into a completion, freeing its slot; `None` for an event whose token
     /// is not live (which would mean a request submitted behind rawaio's back).
+    #[inline]
     pub(crate) fn complete(&mut self, event: &io_event) -> Option<Completion<B>> {
         let token = Token::from_data(event.data, self.id);
         let held = self.release(token)?;
@@ -274,6 +277,7 @@ impl<B: IoBuf> Guard<'_, B> {
             .then(|| self.mem[token.index as usize].iocb.get())
     }
 
+    #[inline]
     fn release(&mut self, token: Token) -> Option<Held<B>> {
         if !self.owns(token) {
             return None;

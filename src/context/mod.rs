@@ -196,11 +196,13 @@ impl Kernel {
         })
     }
 
+    #[inline]
     fn forked(&self) -> bool {
         self.fork.as_ref().is_some_and(ForkGuard::forked)
     }
 
     /// The ring's indices, while user-space reaping is on.
+    #[inline]
     fn user_space_peek(&self) -> Option<&Peek> {
         if !self.ring_in_use.load(Ordering::Relaxed) || self.forked() {
             return None;
@@ -332,6 +334,7 @@ impl<B: IoBuf> Context<B> {
         self.table.lock().in_flight()
     }
 
+    #[inline]
     fn resfd(&self) -> Option<u32> {
         self.kernel.resfd()
     }

@@ -38,6 +38,7 @@ impl<B: IoBuf> Context<B> {
     /// # References
     /// - [io_getevents(2)](https://man7.org/linux/man-pages/man2/io_getevents.2.html)
     #[doc(alias = "io_getevents")]
+    #[inline]
     pub fn reap(
         &self,
         min: usize,
@@ -82,6 +83,7 @@ impl<B: IoBuf> Context<B> {
         self.reap_inner(min, max, timeout, Some(mask), done)
     }
 
+    #[inline]
     fn reap_inner(
         &self,
         min: usize,

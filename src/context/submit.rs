@@ -108,6 +108,7 @@ impl<B: IoBuf> Context<B> {
     #[doc(alias = "io_submit")]
     // The op is handed back by value: boxing it would allocate on every EAGAIN.
     #[allow(clippy::result_large_err)]
+    #[inline]
     pub fn submit<'fd>(&self, mut op: Op<'fd, B>) -> Result<Token, Rejected<'fd, B>> {
         let prepared = self.table.lock().prepare(&mut op, self.resfd());
         let (token, cb) = match prepared {

@@ -26,6 +26,7 @@ pub(crate) fn check_offset(offset: u64, len: u64) -> Result<(), InvalidOp> {
 
 /// Checks `op`: what rawaio can know before submission. `context_notifies` says whether
 /// the context signals an eventfd of its own on every request.
+#[inline]
 pub(crate) fn check<B: IoBuf>(
     op: &mut Op<'_, B>,
     context_notifies: bool,
