@@ -165,24 +165,24 @@ impl<B: IoBuf> Sink for TableSink<'_, '_, B> {
 
     #[inline]
     fn deliver_ring(&mut self, ring: &mut Ring, max: usize) -> Result<usize, Corrupt> {
-        if ring.ready()? == 0 {
-            return Ok(0);
-        }
         let done = &mut *self.done;
         let before = done.len();
-        {
-            let mut table = self.ctx.table.lock();
-            ring.reap_each(max, |event| {
-                if let Some(c) = table.complete(&event) {
-                    done.push(c);
-                }
-            })?;
-        }
+        // Locked at the first event: an empty ring costs no lock.
+        let mut table = None;
+        ring.reap_each(max, |event| {
+            let table = table.get_or_insert_with(|| self.ctx.table.lock());
+            if let Some(c) = table.complete(&event) {
+                done.push(c);
+            }
+        })?;
+        drop(table);
         let delivered = done.len() - before;
-        self.ctx
-            .kernel
-            .submitted
-            .fetch_sub(delivered as isize, Ordering::Release);
+        if delivered > 0 {
+            self.ctx
+                .kernel
+                .submitted
+                .fetch_sub(delivered as isize, Ordering::Release);
+        }
         Ok(delivered)
     }
 
