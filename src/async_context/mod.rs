@@ -299,9 +299,10 @@ impl<R: Reactor, B: IoBuf> Inner<R, B> {
     /// Reaps the ring and delivers everything under the waiters' lock, after leaving
     /// `waker` in `me`'s entry.
     fn reap(&self, me: Option<Token>, waker: Option<&Waker>) -> io::Result<Reaped<B>> {
-        let mut after = AfterReap::new();
+        let mut after;
         let result = {
             let mut st = self.waiters.lock();
+            after = std::mem::replace(&mut st.spare, AfterReap::new());
             if let (Some(token), Some(waker)) = (me, waker) {
                 st.set_waker(token, waker);
             }
@@ -326,6 +327,13 @@ impl<R: Reactor, B: IoBuf> Inner<R, B> {
             }
         };
         after.run();
+        if after.has_room() {
+            // Back for the next reap (a concurrent one may have left its own: keep one).
+            let mut st = self.waiters.lock();
+            if !st.spare.has_room() {
+                st.spare = after;
+            }
+        }
         result
     }
 

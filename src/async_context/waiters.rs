@@ -37,6 +37,9 @@ pub(super) struct State<B> {
     pub(super) fired: u64,
     /// Room for what one reap brings.
     pub(super) reaped: Vec<Completion<B>>,
+    /// The lists of the last [`AfterReap`], emptied, kept for the next one so that the
+    /// steady state allocates nothing.
+    pub(super) spare: AfterReap<B>,
 }
 
 /// What a reap leaves to do once the lock is released.
@@ -53,13 +56,18 @@ impl<B> AfterReap<B> {
         }
     }
 
-    pub(super) fn run(self) {
-        for waker in self.wake {
+    pub(super) fn run(&mut self) {
+        for waker in self.wake.drain(..) {
             waker.wake();
         }
         // Buffers of abandoned requests are dropped here, outside the lock: their `Drop`
         // may be anything.
-        drop(self.drop);
+        self.drop.clear();
+    }
+
+    /// Whether the lists have room worth keeping for the next reap.
+    pub(super) fn has_room(&self) -> bool {
+        self.wake.capacity() > 0 || self.drop.capacity() > 0
     }
 }
 
@@ -73,6 +81,7 @@ impl<B> State<B> {
             armed: false,
             fired: 0,
             reaped: Vec::with_capacity(slots),
+            spare: AfterReap::new(),
         }
     }
 
