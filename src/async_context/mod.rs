@@ -297,24 +297,49 @@ struct Reaped<B> {
 
 impl<R: Reactor, B: IoBuf> Inner<R, B> {
     /// Reaps the ring and delivers everything under the waiters' lock, after leaving
-    /// `waker` in `me`'s entry.
+    /// `waker` in `me`'s entry. When an earlier reap has delivered `me`'s completion
+    /// already, takes it and returns at once (the ring is left to the futures still
+    /// waiting, whose reaper the reactor wakes).
     fn reap(&self, me: Option<Token>, waker: Option<&Waker>) -> io::Result<Reaped<B>> {
         let mut after;
         let result = {
             let mut st = self.waiters.lock();
-            after = std::mem::replace(&mut st.spare, AfterReap::new());
-            if let (Some(token), Some(waker)) = (me, waker) {
-                st.set_waker(token, waker);
+            if let Some(mine) = me.and_then(|token| st.claim(token)) {
+                return Ok(Reaped {
+                    mine: Some(mine),
+                    fired: st.fired,
+                    armed: st.armed,
+                    needs_arming: st.needs_arming(),
+                    count: 0,
+                });
             }
+            after = std::mem::replace(&mut st.spare, AfterReap::new());
             let st = &mut *st;
             let mut reaped = std::mem::take(&mut st.reaped);
             let result = self.ctx.reap_ready(&mut reaped);
             let count = reaped.len();
+            let mut mine = None;
             for completion in reaped.drain(..) {
-                st.deliver(completion, me, &mut after);
+                match me {
+                    // The polling future's own: straight back, not through its entry.
+                    Some(token) if completion.token() == token => match st.take_own(completion) {
+                        Ok(c) => mine = Some(c),
+                        Err(c) => st.deliver(c, me, &mut after),
+                    },
+                    _ => st.deliver(completion, me, &mut after),
+                }
             }
             st.reaped = reaped;
-            let mine = me.and_then(|token| st.claim(token));
+            if mine.is_none() {
+                mine = me.and_then(|token| st.claim(token));
+            }
+            if mine.is_none() {
+                // Still waiting: leave the waker for whoever reaps the completion (under
+                // the same lock as this reap, so none can be delivered in between).
+                if let (Some(token), Some(waker)) = (me, waker) {
+                    st.set_waker(token, waker);
+                }
+            }
             match result {
                 Err(e) if mine.is_none() && count == 0 => Err(io::Error::from(e)),
                 _ => Ok(Reaped {

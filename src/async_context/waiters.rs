@@ -122,6 +122,26 @@ impl<B> State<B> {
         }
     }
 
+    /// Takes the completion of a request whose future is reaping it itself: its entry,
+    /// waiting, becomes vacant. `Err` (the completion back) when the entry is not
+    /// waiting for it.
+    #[allow(clippy::result_large_err)] // the completion comes back by value
+    pub(super) fn take_own(
+        &mut self,
+        completion: Completion<B>,
+    ) -> Result<Completion<B>, Completion<B>> {
+        let token = completion.token();
+        let entry = &mut self.entries[token.index as usize];
+        match entry {
+            Entry::Waiting { generation, .. } if *generation == token.generation => {
+                *entry = Entry::Vacant;
+                self.waiting -= 1;
+                Ok(completion)
+            }
+            _ => Err(completion),
+        }
+    }
+
     /// Registers a token just submitted (unless its completion was reaped already).
     pub(super) fn register(&mut self, token: Token) {
         if self.spill.iter().any(|c| c.token() == token) {
@@ -302,6 +322,20 @@ mod tests {
         st.deliver(completion(token(3, 0)), Some(token(3, 0)), &mut after);
         assert!(after.wake.is_empty());
         assert!(st.claim(token(3, 0)).is_some());
+    }
+
+    #[test]
+    fn a_future_reaping_its_own_completion_takes_it_straight() {
+        let mut st = State::new(8);
+        st.register(token(2, 0));
+        st.register(token(3, 0));
+        let c = st.take_own(completion(token(2, 0))).ok().unwrap();
+        assert_eq!((c.token(), st.waiting), (token(2, 0), 1));
+        assert!(st.claim(token(2, 0)).is_none(), "nothing left in the entry");
+        // Not waiting for it (another generation, or not registered): handed back.
+        assert!(st.take_own(completion(token(3, 1))).is_err());
+        assert!(st.take_own(completion(token(4, 0))).is_err());
+        assert_eq!(st.waiting, 1);
     }
 
     #[test]
