@@ -8,17 +8,31 @@
 //! ```
 //!
 //! PATHKIND: `owning` ([`Context`]: an [`Op`] per request, its buffer moved in and back),
-//! `fixed` ([`FixedContext`]: a slot per request, only the offset set per round). reap:
+//! `fixed` ([`FixedContext`]: a slot per request, only the offset set per round),
+//! `async` ([`AsyncContext`]: a future per request, polled by a minimal executor that
+//! blocks in `poll(2)` on the eventfd when no future was woken) and, built with
+//! `--features tokio`, `tokio` (the same futures in one task of tokio's current-thread
+//! runtime, which waits through its reactor). reap (owning and fixed only):
 //! `ring` (the ring, `io_getevents` to wait when it is empty), `spin` (the ring only,
 //! spinning) or `getevents` (every reap an `io_getevents` call), as in the C loop.
 //! `ios > 0` stops after that many I/Os, for instruction counts that do not depend on
 //! time.
 
-use rawaio::{AlignedBuf, Completion, Context, FixedContext, FixedSlot, Op, Options, Token};
+use rawaio::reactor::Reactor;
+use rawaio::{
+    AlignedBuf, AsyncContext, Completion, Context, FixedContext, FixedSlot, Op, OpFuture, Options,
+    Token,
+};
 use std::collections::VecDeque;
 use std::fs::File;
+use std::future::Future;
 use std::io::{Seek, SeekFrom};
+use std::os::fd::OwnedFd;
+use std::pin::Pin;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Wake, Waker};
 use std::time::Instant;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -246,6 +260,243 @@ fn fixed(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
     }
 }
 
+/// Which slots' futures were woken, and the task to wake when one is.
+struct Woken {
+    flags: Vec<AtomicBool>,
+    task: Mutex<Option<Waker>>,
+}
+
+/// One slot's waker.
+struct SlotWaker {
+    woken: Arc<Woken>,
+    slot: usize,
+}
+
+impl Wake for SlotWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.flags[self.slot].store(true, Ordering::Release);
+        if let Some(task) = self.woken.task.lock().unwrap().take() {
+            task.wake();
+        }
+    }
+}
+
+/// The reactor of the minimal executor: keeps the context's waker when the eventfd
+/// would block; the executor polls the eventfd and wakes it.
+struct PollReactor {
+    fd: OwnedFd,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Reactor for PollReactor {
+    fn register(eventfd: OwnedFd) -> std::io::Result<Self> {
+        Ok(Self {
+            fd: eventfd,
+            waker: Mutex::new(None),
+        })
+    }
+
+    fn poll_read(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        read: &mut dyn FnMut() -> std::io::Result<u64>,
+    ) -> Poll<std::io::Result<u64>> {
+        match read() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                *self.waker.lock().unwrap() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            other => Poll::Ready(other),
+        }
+    }
+}
+
+/// The async loop's state: a future and a buffer per slot.
+struct AsyncLoop<'f, R: Reactor> {
+    ctx: AsyncContext<R, AlignedBuf>,
+    bufs: Vec<Option<AlignedBuf>>,
+    futures: Vec<Option<OpFuture<R, AlignedBuf>>>,
+    free: Vec<usize>,
+    queue: VecDeque<Op<'f, AlignedBuf>>,
+    slots: VecDeque<usize>,
+    submitted: Vec<OpFuture<R, AlignedBuf>>,
+    woken: Arc<Woken>,
+    wakers: Vec<Waker>,
+}
+
+impl<'f, R: Reactor> AsyncLoop<'f, R> {
+    fn new(a: &Args, ctx: AsyncContext<R, AlignedBuf>) -> Result<Self, String> {
+        let woken = Arc::new(Woken {
+            flags: (0..a.qd).map(|_| AtomicBool::new(false)).collect(),
+            task: Mutex::new(None),
+        });
+        Ok(Self {
+            ctx,
+            bufs: (0..a.qd)
+                .map(|_| AlignedBuf::new(a.bs, 4096).map(Some))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?,
+            futures: (0..a.qd).map(|_| None).collect(),
+            free: (0..a.qd).collect(),
+            queue: VecDeque::with_capacity(a.qd),
+            slots: VecDeque::with_capacity(a.qd),
+            submitted: Vec::with_capacity(a.qd),
+            wakers: (0..a.qd)
+                .map(|slot| {
+                    let woken = Arc::clone(&woken);
+                    Waker::from(Arc::new(SlotWaker { woken, slot }))
+                })
+                .collect(),
+            woken,
+        })
+    }
+
+    /// Submits batches while slots are free; each new future is polled once.
+    fn submit(
+        &mut self,
+        a: &Args,
+        file: &'f File,
+        rng: &mut Rng,
+        blocks: u64,
+    ) -> Result<(), String> {
+        while self.free.len() >= a.batch {
+            for _ in 0..a.batch {
+                let slot = self.free.pop().expect("a free slot");
+                let off = (rng.next() % blocks) * a.bs as u64;
+                let buf = self.bufs[slot].take().expect("its buffer");
+                self.queue.push_back(Op::read(file, buf, off));
+                self.slots.push_back(slot);
+            }
+            let s = self.ctx.submit_batch(&mut self.queue, &mut self.submitted);
+            if s.accepted == 0 {
+                return Err(format!("io_submit: {:?}", s.error));
+            }
+            for future in self.submitted.drain(..) {
+                let slot = self.slots.pop_front().expect("a slot per request");
+                self.futures[slot] = Some(future);
+                self.woken.flags[slot].store(true, Ordering::Relaxed);
+            }
+            for op in self.queue.drain(..) {
+                let slot = self.slots.pop_front().expect("a slot per request");
+                self.bufs[slot] = op.into_bufs().pop();
+                self.free.push(slot);
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls the futures woken; returns how many resolved.
+    fn poll_woken(&mut self, bs: usize) -> Result<usize, String> {
+        let mut n = 0;
+        for slot in 0..self.futures.len() {
+            if !self.woken.flags[slot].swap(false, Ordering::Acquire) {
+                continue;
+            }
+            let Some(future) = self.futures[slot].as_mut() else {
+                continue;
+            };
+            let mut cx = std::task::Context::from_waker(&self.wakers[slot]);
+            if let Poll::Ready(c) = Pin::new(future).poll(&mut cx) {
+                let c = c.map_err(|e| format!("reap: {e}"))?;
+                check(c.raw_result(), bs)?;
+                self.bufs[slot] = c.into_buf();
+                self.futures[slot] = None;
+                self.free.push(slot);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn async_minimal(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
+    let ctx = AsyncContext::new(a.qd as u32).map_err(|e| format!("io_setup: {e}"))?;
+    let mut l = AsyncLoop::<PollReactor>::new(a, ctx)?;
+    let mut rng = Rng(SEED);
+    loop {
+        l.submit(a, file, &mut rng, run.blocks)?;
+        let n = l.poll_woken(run.bs)?;
+        if n == 0 && l.woken.flags.iter().all(|f| !f.load(Ordering::Relaxed)) {
+            // Nothing woken: block on the eventfd, then wake what the reactor holds (or
+            // every future, if it holds nothing).
+            let reactor = l.ctx.reactor();
+            let mut fds = [rustix::event::PollFd::new(
+                &reactor.fd,
+                rustix::event::PollFlags::IN,
+            )];
+            let _ = rustix::event::poll(&mut fds, None);
+            match reactor.waker.lock().unwrap().take() {
+                Some(waker) => waker.wake(),
+                None => {
+                    for (slot, f) in l.futures.iter().enumerate() {
+                        if f.is_some() {
+                            l.woken.flags[slot].store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        }
+        if !run.round(n) {
+            return Ok(());
+        }
+    }
+}
+
+/// Resolves once a slot's future has been woken, leaving the task's waker meanwhile.
+#[cfg(feature = "tokio")]
+struct AnyWoken<'a>(&'a Woken);
+
+#[cfg(feature = "tokio")]
+impl Future for AnyWoken<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let any = |w: &Woken| w.flags.iter().any(|f| f.load(Ordering::Acquire));
+        if any(self.0) {
+            return Poll::Ready(());
+        }
+        *self.0.task.lock().unwrap() = Some(cx.waker().clone());
+        if any(self.0) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+fn async_tokio(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let ctx = AsyncContext::<rawaio::reactor::Tokio, AlignedBuf>::new(a.qd as u32)
+            .map_err(|e| format!("io_setup: {e}"))?;
+        let mut l = AsyncLoop::new(a, ctx)?;
+        let mut rng = Rng(SEED);
+        loop {
+            l.submit(a, file, &mut rng, run.blocks)?;
+            let n = l.poll_woken(run.bs)?;
+            if n == 0 {
+                AnyWoken(&l.woken).await;
+            }
+            if !run.round(n) {
+                return Ok(());
+            }
+        }
+    })
+}
+
+#[cfg(not(feature = "tokio"))]
+fn async_tokio(_: &Args, _: &File, _: &mut Run) -> Result<(), String> {
+    Err("the tokio path needs `--features tokio`".into())
+}
+
 /// User and system CPU time of the process, in microseconds.
 fn cpu_us() -> (f64, f64) {
     // SAFETY: `rusage` is plain integers; getrusage writes one through the pointer.
@@ -293,7 +544,11 @@ fn main() -> ExitCode {
     let result = match a.kind.as_str() {
         "owning" => owning(&a, &file, &mut run),
         "fixed" => fixed(&a, &file, &mut run),
-        other => Err(format!("unknown path kind {other:?}: owning or fixed")),
+        "async" => async_minimal(&a, &file, &mut run),
+        "tokio" => async_tokio(&a, &file, &mut run),
+        other => Err(format!(
+            "unknown path kind {other:?}: owning, fixed, async or tokio"
+        )),
     };
     let secs = run.start.elapsed().as_secs_f64();
     if let Err(e) = result {
