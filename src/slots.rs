@@ -31,31 +31,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// What the kernel reads from user memory for one slot. Aligned so that the `iocb`, which
 /// the kernel copies at submission and writes `aio_key` into, fills one cache line of its
-/// own. Shared with the fixed slot table ([`crate::fixed_slots`]).
+/// own.
 #[repr(C, align(64))]
-pub(crate) struct SlotMem {
+struct SlotMem {
     iocb: UnsafeCell<iocb>,
     iovecs: UnsafeCell<Vec<Iovec>>,
-}
-
-impl SlotMem {
-    /// Memory for one slot: a zeroed `iocb`, no `iovec`s.
-    pub(crate) fn new() -> Self {
-        Self {
-            iocb: UnsafeCell::new(iocb::default()),
-            iovecs: UnsafeCell::new(Vec::new()),
-        }
-    }
-
-    /// The address of the slot's `iocb`, which never changes.
-    pub(crate) fn iocb(&self) -> *mut iocb {
-        self.iocb.get()
-    }
-
-    /// The address of the slot's `iovec` array (a `Vec` that keeps its capacity).
-    pub(crate) fn iovecs(&self) -> *mut Vec<Iovec> {
-        self.iovecs.get()
-    }
 }
 
 /// What a prepared request leaves in its slot: its buffers, and what its completion
@@ -110,7 +90,12 @@ impl<B> Table<B> {
                 held: None,
             })
             .collect();
-        let mem = (0..capacity).map(|_| SlotMem::new()).collect();
+        let mem = (0..capacity)
+            .map(|_| SlotMem {
+                iocb: UnsafeCell::new(iocb::default()),
+                iovecs: UnsafeCell::new(Vec::new()),
+            })
+            .collect();
         // Pop order: slot 0 first.
         let free = (0..capacity).rev().collect();
         Self {

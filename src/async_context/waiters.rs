@@ -144,6 +144,17 @@ impl<B> State<B> {
 
     /// Registers a token just submitted (unless its completion was reaped already).
     pub(super) fn register(&mut self, token: Token) {
+        let waiting = Entry::Waiting {
+            generation: token.generation,
+            waker: None,
+        };
+        let entry = &mut self.entries[token.index as usize];
+        if matches!(entry, Entry::Vacant) && self.spill.is_empty() {
+            // The usual case. A vacant entry holds nothing: replacing it needs no drop.
+            std::mem::forget(std::mem::replace(entry, waiting));
+            self.waiting += 1;
+            return;
+        }
         if self.spill.iter().any(|c| c.token() == token) {
             return;
         }
@@ -158,10 +169,7 @@ impl<B> State<B> {
             }
             _ => {}
         }
-        *self.entry(token) = Entry::Waiting {
-            generation: token.generation,
-            waker: None,
-        };
+        *self.entry(token) = waiting;
         self.waiting += 1;
     }
 
