@@ -24,12 +24,16 @@ t=$target
 r=$RUNTIME
 ab="$bench --target $t --rw randread --bs 4k --runtime $r --json"
 # group|label|the label it is compared with (empty: a reference)|target ratio|command
+# (command "-": no run, a second comparison of a label already measured)
 cases=(
     "qd 128, batch 32|c||0|$floor $t 128 32 4096 $r ring"
+    "qd 128, batch 32|c, an eventfd per completion|c|0|$floor $t 128 32 4096 $r eventfd"
     "qd 128, batch 32|fixed|c|0.98|$rfloor fixed $t 128 32 4096 $r ring"
     "qd 128, batch 32|owning|c|0.95|$rfloor owning $t 128 32 4096 $r ring"
     "qd 128, batch 32|async (minimal executor)|c|0.90|$rfloor async $t 128 32 4096 $r ring"
     "qd 128, batch 32|async (tokio current-thread)|c|0.90|$rfloor tokio $t 128 32 4096 $r ring"
+    "qd 128, batch 32|async (minimal executor)|c, an eventfd per completion|0|-"
+    "qd 128, batch 32|async (tokio current-thread)|c, an eventfd per completion|0|-"
     "qd 1, submit(1) + ring-spin|c||0|$floor $t 1 1 4096 $r spin"
     "qd 1, submit(1) + ring-spin|fixed|c|0.97|$rfloor fixed $t 1 1 4096 $r spin"
     "qd 1, submit(1) + ring-spin|owning|c|0.95|$rfloor owning $t 1 1 4096 $r spin"
@@ -66,6 +70,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((round = 1; round <= ROUNDS; round++)); do
     for c in "${cases[@]}"; do
         IFS='|' read -r group label _ _ cmd <<<"$c"
+        [ "$cmd" = - ] && continue
         # shellcheck disable=SC2086
         read -r iops cpu <<<"$(measure $cmd)"
         printf '%s\t%s\t%s\t%s\t%s\n' "$group" "$round" "$label" "$iops" "$cpu" | tee -a "$tsv" >&2

@@ -9,7 +9,10 @@
  * reap: how completions are taken.
  *   ring       from the ring; io_getevents(1, qd) only when it is empty (the default);
  *   spin       from the ring only, spinning while it is empty (never a system call);
- *   getevents  every reap an io_getevents(1, qd) call (what libaio does).
+ *   getevents  every reap an io_getevents(1, qd) call (what libaio does);
+ *   eventfd    as ring, but every iocb signals an eventfd (IOCB_FLAG_RESFD), which the loop
+ *              reads, and polls when the ring is empty: the floor of any design that learns
+ *              of completions through an eventfd, as rawaio's async path does.
  * With qd = batch = 1, "spin" and "getevents" are the submit(1) + ring-spin and
  * submit(1) + io_getevents loops. ios > 0 stops after that many I/Os (for instruction
  * counts under callgrind, which must not depend on time).
@@ -32,6 +35,8 @@
 #ifndef BLKGETSIZE64
 #include <linux/fs.h>
 #endif
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 
@@ -70,8 +75,15 @@ int main(int argc, char **argv)
 	const char *reap = argc > 6 ? argv[6] : "ring";
 	uint64_t max_ios = argc > 7 ? strtoull(argv[7], NULL, 10) : 0;
 	int spin = !strcmp(reap, "spin"), getevents = !strcmp(reap, "getevents");
-	if (!spin && !getevents && strcmp(reap, "ring")) {
-		fprintf(stderr, "reap: ring, spin or getevents\n");
+	int efd = -1;
+	if (!strcmp(reap, "eventfd")) {
+		efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (efd < 0) {
+			perror("eventfd");
+			return 1;
+		}
+	} else if (!spin && !getevents && strcmp(reap, "ring")) {
+		fprintf(stderr, "reap: ring, spin, getevents or eventfd\n");
 		return 2;
 	}
 	if (max_ios == 0)
@@ -122,6 +134,10 @@ int main(int argc, char **argv)
 		cbs[i].aio_buf = (uint64_t)(uintptr_t)(mem + (size_t)i * bs);
 		cbs[i].aio_nbytes = bs;
 		cbs[i].aio_data = i;
+		if (efd >= 0) {
+			cbs[i].aio_flags = IOCB_FLAG_RESFD;
+			cbs[i].aio_resfd = efd;
+		}
 		free_cbs[i] = &cbs[i];
 	}
 	int nfree = qd;
@@ -157,6 +173,15 @@ int main(int argc, char **argv)
 			}
 			if (!spin)
 				break;
+		}
+		if (n == 0 && efd >= 0) {
+			/* Drain the counter, then wait for it if the ring is still empty. */
+			uint64_t count;
+			if (read(efd, &count, sizeof count) < 0) {
+				struct pollfd p = { .fd = efd, .events = POLLIN };
+				poll(&p, 1, -1);
+			}
+			continue;
 		}
 		if (n == 0) {
 			n = syscall(SYS_io_getevents, ctx, 1, qd, got, NULL);
