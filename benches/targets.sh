@@ -9,16 +9,21 @@
 #   sudo bash benches/targets.sh       # prints markdown; writes $OUT/benchmarks-issue16.tsv
 #
 # Settings: ROUNDS (default 5), RUNTIME seconds per run (default 3), TARGET (default: a
-# 1 GiB zram device of its own, added and removed), OUT (default docs).
+# 1 GiB zram device of its own, added and removed), OUT (default docs); TSV=file prints
+# the summary of an earlier run's figures without running anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 RUNTIME=${RUNTIME:-3}
 OUT=${OUT:-docs}
 source benches/common.sh
-need_tools gcc jq
-build_all
-setup_target
+if [ -z "${TSV:-}" ]; then
+    need_tools gcc jq
+    build_all
+    setup_target
+else
+    floor=c rfloor=floor bench=aio-bench target=TARGET
+fi
 
 t=$target
 r=$RUNTIME
@@ -67,6 +72,10 @@ measure() {
 tsv=$work/issue16.tsv
 printf 'group\tround\tlabel\tiops\tcpu_us_per_io\n' >"$tsv"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+if [ -n "${TSV:-}" ]; then
+    cp "$TSV" "$tsv"
+    ROUNDS=0
+fi
 for ((round = 1; round <= ROUNDS; round++)); do
     for c in "${cases[@]}"; do
         IFS='|' read -r group label _ _ cmd <<<"$c"
@@ -77,16 +86,21 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-mkdir -p "$OUT"
-cp "$tsv" "$OUT/benchmarks-issue16.tsv"
+if [ -z "${TSV:-}" ]; then
+    mkdir -p "$OUT"
+    cp "$tsv" "$OUT/benchmarks-issue16.tsv"
+fi
 
 echo "Issue 16's targets, $(date -u +%Y-%m-%d), Linux $(uname -r), $(nproc) CPUs; $ROUNDS alternating rounds"
 echo "of $RUNTIME s per case on $t; load average before $load_before, after $load_after."
-echo "Each ratio is IOPS over IOPS within one round: the median of the rounds, then the range."
+echo "Each ratio is taken within one round: the median of the rounds, then the range. The IOPS"
+echo "ratio is the target's measure; the CPU ratio (the reference's CPU time per I/O over the"
+echo "case's) is what a single busy thread's IOPS ratio would be on an idle machine, and it"
+echo "scatters much less when other work shares the machine (two threads excepted)."
 echo "Raw figures: [benchmarks-issue16.tsv](benchmarks-issue16.tsv)."
 echo
-echo "| case | compared with | IOPS (median) | CPU per I/O (us) | IOPS ratio | target |"
-echo "|---|---|---:|---:|---:|---:|"
+echo "| case | compared with | IOPS (median) | CPU per I/O (us) | IOPS ratio | CPU ratio | target (IOPS) |"
+echo "|---|---|---:|---:|---:|---:|---:|"
 for c in "${cases[@]}"; do
     IFS='|' read -r group label ref goal _ <<<"$c"
     awk -F'\t' -v g="$group" -v l="$label" -v ref="$ref" -v goal="$goal" '
@@ -96,13 +110,14 @@ for c in "${cases[@]}"; do
         }
         NR > 1 && $1 == g { iops[$2, $3] = $4; cpu[$2, $3] = $5; if ($2 > rounds) rounds = $2 }
         END {
-            n = 0; k = 0; m = 0
+            n = 0; k = 0; m = 0; kc = 0
             for (r = 1; r <= rounds; r++) {
                 if ((r, l) in iops) { a[++n] = iops[r, l]; b[++m] = cpu[r, l] }
                 if (ref != "" && iops[r, ref] > 0) q[++k] = iops[r, l] / iops[r, ref]
+                if (ref != "" && cpu[r, l] > 0) c[++kc] = cpu[r, ref] / cpu[r, l]
             }
             if (n == 0) exit
-            ratio = "-"; verdict = ""
+            ratio = "-"; cratio = "-"; verdict = ""
             if (k > 0) {
                 lo = q[1]; hi = q[1]
                 for (i = 2; i <= k; i++) { if (q[i] < lo) lo = q[i]; if (q[i] > hi) hi = q[i] }
@@ -110,6 +125,11 @@ for c in "${cases[@]}"; do
                 ratio = sprintf("**%.3f** (%.3f-%.3f)", med, lo, hi)
                 if (goal > 0) verdict = sprintf(">= %s: %s", goal, med >= goal ? "met" : "missed")
             }
-            printf "| %s: %s | %s | %d | %.3f | %s | %s |\n", g, l, (ref == "" ? "-" : ref), median(a, n), median(b, m), ratio, verdict
+            if (kc > 0) {
+                lo = c[1]; hi = c[1]
+                for (i = 2; i <= kc; i++) { if (c[i] < lo) lo = c[i]; if (c[i] > hi) hi = c[i] }
+                cratio = sprintf("%.3f (%.3f-%.3f)", median(c, kc), lo, hi)
+            }
+            printf "| %s: %s | %s | %d | %.3f | %s | %s | %s |\n", g, l, (ref == "" ? "-" : ref), median(a, n), median(b, m), ratio, cratio, verdict
         }' "$tsv"
 done
