@@ -56,8 +56,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building aio-bench and the C floor"
-cargo build -q --release --example aio-bench
-bench=$root/target/release/examples/aio-bench
+cargo build -q --release -p rawaio-tools --bin aio-bench
+bench=$root/target/release/aio-bench
 gcc -O2 -Wall -o "$work/aio_floor" benches/c/aio_floor.c
 floor=$work/aio_floor
 engines="c-floor rawaio"

@@ -1,0 +1,2 @@
+//! aio-qualify (being written).
+fn main() {}
