@@ -153,10 +153,15 @@ pub struct Budget {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = &self.target;
+        let what = if t.fs == t.kind {
+            t.kind.clone()
+        } else {
+            format!("{}, {}", t.fs, t.kind)
+        };
         writeln!(
             f,
-            "aio-qualify {}: {} ({}, {}), Linux {}, {}",
-            self.version, t.path, t.fs, t.kind, self.kernel, self.date
+            "aio-qualify {}: {} ({what}), Linux {}, {}",
+            self.version, t.path, self.kernel, self.date
         )?;
         let usable = if self.usable { "yes" } else { "NO" };
         writeln!(f, "native AIO usable here: {usable}")?;
