@@ -254,12 +254,7 @@ pub fn summarize(kind: Kind, nowait: bool, timings: &[Timing]) -> Case {
     };
     let submit_us = median(basis.iter().map(|t| us(t.submit)).collect());
     let total_us = median(basis.iter().map(|t| us(t.total)).collect());
-    let submit_share = median(
-        basis
-            .iter()
-            .map(|t| t.submit.as_secs_f64() / t.total.as_secs_f64().max(1e-9))
-            .collect(),
-    );
+    let submit_share = submit_us / total_us.max(1e-3);
     let all_refused = timings
         .iter()
         .all(|t| matches!(t.outcome, Outcome::Refused(_)));

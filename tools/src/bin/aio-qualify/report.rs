@@ -79,7 +79,7 @@ pub struct Case {
     /// Medians over the requests that completed (or, with none, over all).
     pub submit_us: f64,
     pub total_us: f64,
-    /// Median of (time inside io_submit / service time) per request.
+    /// `submit_us / total_us`.
     pub submit_share: f64,
     /// `asynchronous` (io_submit returns before the I/O is done: share < 0.5),
     /// `synchronous` (io_submit did the whole request before returning: it blocks the
@@ -99,12 +99,14 @@ pub struct Nowait {
 
 #[derive(Serialize)]
 pub struct NowaitDirection {
-    /// `honoured` (a request that would block fails fast with EAGAIN), `ignored` (it
-    /// runs synchronously anyway), `not needed` (such requests do not block here), `unsupported`
-    /// (the flag is refused), or `untested`.
+    /// `honoured` (requests that block without the flag fail fast with EAGAIN with
+    /// it), `partly honoured`, `ignored` (they block anyway), `not needed` (none of the
+    /// requests tried blocks without the flag), `unsupported` (the flag is refused), or
+    /// `untested`.
     pub verdict: &'static str,
     pub evidence: String,
-    /// EAGAIN on requests that had no reason to block, out of `spurious_of`.
+    /// EAGAIN on requests that had no reason to block (asynchronous without the flag,
+    /// or cached reads), out of `spurious_of`.
     pub spurious: u32,
     pub spurious_of: u32,
 }
