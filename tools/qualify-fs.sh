@@ -66,7 +66,7 @@ for fs in $FILESYSTEMS; do
         xfs) mkfs.xfs -q -f "$image" ;;
         btrfs) mkfs.btrfs -q -f "$image" >/dev/null ;;
         esac
-        loop=$(losetup --find --show "$image")
+        loop=$(losetup --find --show --direct-io=on "$image")
         loops+=("$loop")
         mount -t "$fs" "$loop" "$dir"
         ;;
@@ -88,10 +88,12 @@ done
     echo "Written by \`sudo bash tools/qualify-fs.sh\`, which runs [aio-qualify](../tools/README.md) on a fresh"
     echo "ext4, xfs and btrfs (each on a ${IMAGE_MB} MiB loop-mounted image, made with the mkfs defaults"
     echo "of Debian's e2fsprogs, xfsprogs and btrfs-progs) and a fresh tmpfs, $SAMPLES requests per measurement, one in"
-    echo "flight. The reports are kept in [qualify/](qualify/) (one JSON file per kernel and file"
-    echo "system); each run adds or replaces its kernel's rows. The loop device sits on the machine's"
-    echo "virtio disk: service times are that disk's, and a real device's differ, but whether"
-    echo "\`io_submit\` returns before the I/O is done is the file system's and the kernel's doing."
+    echo "flight. The loop devices use direct I/O on their image (\`losetup --direct-io=on\`), so that reads"
+    echo "reach the disk rather than the host's page cache. The reports are kept in [qualify/](qualify/) (one JSON file per kernel and file"
+    echo "system); each run adds or replaces its kernel's rows. The images sit on the machine's virtio"
+    echo "disk: service times are that disk's, and a real device's differ, but whether \`io_submit\`"
+    echo "returns before the I/O is done is the file system's and the kernel's doing. A share near one"
+    echo "half is borderline (such a cell may flip between runs); the JSON has every figure."
     echo
     echo "How to read it:"
     echo
