@@ -49,10 +49,15 @@ fn parse(text: &str) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+/// A point: queue depth, IOPS, CPU per I/O (us).
+type Point = (u32, f64, f64);
+/// An engine's points.
+type Line = (String, Vec<Point>);
+
 /// The engines in the order they first appear, each with its points sorted by depth.
-fn series(rows: &[Row], target: &str) -> Vec<(String, Vec<(u32, f64, f64)>)> {
+fn series(rows: &[Row], target: &str) -> Vec<Line> {
     let mut order: Vec<String> = Vec::new();
-    let mut points: BTreeMap<String, Vec<(u32, f64, f64)>> = BTreeMap::new();
+    let mut points: BTreeMap<String, Vec<Point>> = BTreeMap::new();
     for r in rows
         .iter()
         .filter(|r| r.target == target && r.engine != "fio-libaio-default")
@@ -87,7 +92,7 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-type Series = [(String, Vec<(u32, f64, f64)>)];
+type Series = [Line];
 
 /// The vertical scale of a panel.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -106,7 +111,7 @@ fn panel(
     title: &str,
     y_label: &str,
     data: &Series,
-    value: fn(&(u32, f64, f64)) -> f64,
+    value: fn(&Point) -> f64,
     scale: Scale,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let max_qd = data
@@ -126,7 +131,7 @@ fn panel(
         .x_label_area_size(44)
         .y_label_area_size(72);
     let x_range = -0.15..f64::from(steps) + 0.15;
-    let points = |p: &(u32, f64, f64)| (f64::from(p.0).log2(), value(p));
+    let points = |p: &Point| (f64::from(p.0).log2(), value(p));
     let x_fmt = |x: &f64| {
         if (x - x.round()).abs() < 1e-6 && *x >= 0.0 {
             (1u64 << x.round() as u32).to_string()
