@@ -7,6 +7,16 @@
 //! of failing.
 
 /// Why io_uring cannot be used here, from the errno of `io_uring_setup`.
+#[cfg_attr(
+    not(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "loongarch64",
+        target_arch = "powerpc64"
+    )),
+    allow(dead_code)
+)]
 pub fn unavailable_reason(errno: Option<i32>, detail: &str) -> String {
     match errno {
         Some(libc::EPERM) => format!(
