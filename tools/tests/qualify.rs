@@ -3,6 +3,7 @@
 //! unless --write is given (and whose data --write leaves as it was).
 
 use serde_json::Value;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -299,6 +300,20 @@ fn a_block_device_is_read_only_unless_write() {
     assert_eq!(case(&r, "direct_overwrite", false)["done"], 4);
     assert_eq!(case(&r, "fdsync", false)["done"], 4);
     assert_eq!(case(&r, "direct_append", false)["verdict"], "skipped");
+    // While the device is claimed (as a mount claims it), --write is refused.
+    let claim = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_EXCL)
+        .open(&rw.dev)
+        .unwrap();
+    let out = aio_qualify(&[&rw.dev, "--write", "--samples", "4"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is in use"),
+        "{}",
+        text(&out.stderr)
+    );
+    drop(claim);
     drop(rw);
     assert!(
         std::fs::read(&image).unwrap() == data,

@@ -43,7 +43,8 @@ pub struct Cli {
     /// Number of contexts you plan, e.g. one per thread (default: the CPUs online)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub contexts: Option<u32>,
-    /// On a block device: also time writes (each writes back the data it read first)
+    /// On a block device: also time writes (each writes back the data it read first);
+    /// the device is claimed exclusively, so a mounted one is refused
     #[arg(long)]
     pub write: bool,
     /// One JSON object on stdout instead of the text

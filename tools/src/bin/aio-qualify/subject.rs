@@ -99,7 +99,19 @@ fn block_device(path: &Path, write: bool) -> Result<Subject, String> {
     let shown = path.display();
     let mut options = OpenOptions::new();
     options.read(true).write(write);
-    let mut buffered = options.open(path).map_err(|e| {
+    // With --write, the first opening claims the device (O_EXCL): the kernel refuses it
+    // while the device is mounted or claimed by another program, whose writes could
+    // otherwise race with the ones that put data back.
+    let mut exclusive = options.clone();
+    if write {
+        exclusive.custom_flags(libc::O_EXCL);
+    }
+    let mut buffered = exclusive.open(path).map_err(|e| {
+        if write && e.raw_os_error() == Some(libc::EBUSY) {
+            return format!(
+                "{shown} is in use (mounted, or claimed by another program): --write needs it to itself"
+            );
+        }
         let mode = if write {
             "read-write (--write)"
         } else {
