@@ -176,9 +176,17 @@ fn json_on_the_disk_has_every_finding_and_leaves_nothing() {
     );
     assert!(b["aio_max_nr"].as_u64().unwrap() > 0);
     assert!(b["ring_events"].as_u64().unwrap() >= 64);
-    if let Some(cost) = b["cost"].as_u64() {
-        assert!(cost >= 64, "a context of 64 takes at least 64: {b}");
-        assert_eq!(b["needed"].as_u64(), Some(3 * cost));
+    // The cost is what the kernel charges: 64, or (before Linux 4.13) its doubled count;
+    // None only when aio-nr never held still (the error says so).
+    match b["cost"].as_u64() {
+        Some(cost) => {
+            assert!(cost == 64 || cost >= 128, "{b}");
+            assert_eq!(b["needed"].as_u64(), Some(3 * cost));
+        }
+        None => assert!(
+            b["error"].as_str().unwrap().contains("kept changing"),
+            "{b}"
+        ),
     }
     // The scratch file was unlinked: the directory is as it was, empty.
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);

@@ -9,6 +9,30 @@ fn read_number(path: &str) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
+/// The CPUs the kernel counts as possible (`/sys/devices/system/cpu/possible`, e.g.
+/// `0-3,8`), which sizes the per-CPU part of a context; the CPUs online when unreadable.
+fn possible_cpus() -> u64 {
+    let parsed = std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|text| count_cpus(text.trim()));
+    parsed.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64))
+}
+
+/// Counts the CPUs of a list like `0-3,8`.
+fn count_cpus(list: &str) -> Option<u64> {
+    let mut n = 0;
+    for part in list.split(',') {
+        n += match part.split_once('-') {
+            Some((a, b)) => b.parse::<u64>().ok()?.checked_sub(a.parse().ok()?)? + 1,
+            None => {
+                part.parse::<u64>().ok()?;
+                1
+            }
+        };
+    }
+    Some(n)
+}
+
 /// The bytes of a completion ring of `events` events: a 32-byte header and 32 bytes per
 /// event, in whole pages.
 fn ring_bytes(events: u32) -> u64 {
@@ -39,10 +63,16 @@ pub fn measure(depth: u32, contexts: u32) -> Budget {
         sysctl: None,
         error: None,
     };
-    // Other processes change aio-nr too: take the smallest of three deltas (a context of
-    // ours is in every one of them).
+    // Other processes change aio-nr too, so one delta may be off. The kernel charges a
+    // context either the events asked for (Linux 4.13 and later) or its internal
+    // doubled count, max(nr, 4 x possible CPUs) x 2 (before): the cost is the first
+    // delta that is one of the two, out of up to 10 tries.
+    let candidates = [
+        u64::from(depth),
+        u64::from(depth).max(4 * possible_cpus()) * 2,
+    ];
     let mut cost = None;
-    for _ in 0..3 {
+    for _ in 0..10 {
         let before = read_number("/proc/sys/fs/aio-nr");
         match HeldContext::new(depth) {
             Ok(ctx) => {
@@ -50,8 +80,10 @@ pub fn measure(depth: u32, contexts: u32) -> Budget {
                 budget.ring_events = Some(ctx.ring_events());
                 budget.ring_bytes = Some(ring_bytes(ctx.ring_events()));
                 if let (Some(b), Some(a)) = (before, after) {
-                    if a > b {
-                        cost = Some(cost.map_or(a - b, |c: u64| c.min(a - b)));
+                    let delta = a.wrapping_sub(b);
+                    if candidates.contains(&delta) {
+                        cost = Some(delta);
+                        break;
                     }
                 }
             }
@@ -60,6 +92,11 @@ pub fn measure(depth: u32, contexts: u32) -> Budget {
                 break;
             }
         }
+    }
+    if cost.is_none() && budget.error.is_none() {
+        budget.error = Some(
+            "fs.aio-nr kept changing under other processes: the cost could not be measured".into(),
+        );
     }
     budget.cost = cost;
     if let (Some(max), Some(nr), Some(cost)) = (aio_max_nr, budget.aio_nr, cost) {
@@ -86,6 +123,15 @@ pub fn measure(depth: u32, contexts: u32) -> Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(count_cpus("0-1"), Some(2));
+        assert_eq!(count_cpus("0-3,8,10-11"), Some(7));
+        assert_eq!(count_cpus("0"), Some(1));
+        assert_eq!(count_cpus("x"), None);
+        assert_eq!(count_cpus("3-1"), None);
+    }
 
     #[test]
     fn rings_are_whole_pages() {
