@@ -8,13 +8,12 @@
 //! single-threaded runtime does at its simplest: poll the futures whose wakers fired;
 //! when none did, block in `poll(2)` on the eventfd and wake what the reactor holds.
 
-use super::{Buf, TIMEOUT, accepted, alloc_bufs, take_op, wait_readable};
+use super::{Buf, Slots, TIMEOUT, accepted, wait_readable};
 use crate::engine::{Dir, Engine};
 use crate::target::Target;
 use rawaio::reactor::Reactor;
 use rawaio::{AsyncContext, Op, OpFuture};
 use std::collections::VecDeque;
-use std::fs::File;
 use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -74,9 +73,7 @@ impl Wake for SlotWaker {
 /// An [`AsyncContext`] with one owned buffer and one future per slot.
 pub struct AsyncEngine<'f> {
     ctx: AsyncContext<PollReactor, Buf>,
-    file: &'f File,
-    /// `None` while the slot's request is queued or in flight.
-    bufs: Vec<Option<Buf>>,
+    slots: Slots<'f>,
     queue: VecDeque<Op<Buf>>,
     /// The slots of `queue`'s requests, in order.
     queued: VecDeque<usize>,
@@ -100,11 +97,7 @@ impl<'f> AsyncEngine<'f> {
             .collect();
         Ok(Self {
             ctx,
-            file: &target.file,
-            bufs: alloc_bufs(qd, bs, target.mem_align)?
-                .into_iter()
-                .map(Some)
-                .collect(),
+            slots: Slots::new(&target.file, qd, bs, target.mem_align)?,
             queue: VecDeque::with_capacity(qd),
             queued: VecDeque::with_capacity(qd),
             futures: (0..qd).map(|_| None).collect(),
@@ -136,17 +129,15 @@ impl<'f> AsyncEngine<'f> {
 
 impl Engine for AsyncEngine<'_> {
     fn depth(&self) -> usize {
-        self.bufs.len()
+        self.slots.depth()
     }
 
     fn buf_mut(&mut self, slot: usize) -> &mut [u8] {
-        self.bufs[slot]
-            .as_mut()
-            .expect("a free slot has its buffer")
+        self.slots.buf_mut(slot)
     }
 
     fn prepare(&mut self, slot: usize, offset: u64, dir: Dir) -> Result<(), String> {
-        let op = take_op(&mut self.bufs, self.file, slot, offset, dir);
+        let op = self.slots.take_op(slot, offset, dir);
         self.queue.push_back(op);
         self.queued.push_back(slot);
         Ok(())
@@ -181,12 +172,7 @@ impl Engine for AsyncEngine<'_> {
                     Poll::Pending => {}
                     Poll::Ready(Ok(completion)) => {
                         self.futures[slot] = None;
-                        let result = completion.raw_result();
-                        let buf = completion
-                            .into_buf()
-                            .expect("reads and writes own a buffer");
-                        done(slot, result, &buf);
-                        self.bufs[slot] = Some(buf);
+                        self.slots.complete(slot, completion, done);
                         got += 1;
                     }
                     Poll::Ready(Err(e)) => return Err(format!("reaping: {e}")),

@@ -1,23 +1,20 @@
 //! The rawaio engine: a [`Context`] per thread, `submit_batch`, and `--reap` ring,
 //! syscall or eventfd.
 
-use super::{Buf, TIMEOUT, accepted, alloc_bufs, take_op, wait_readable};
+use super::{Buf, Slots, TIMEOUT, accepted, wait_readable};
 use crate::cli::Reap;
 use crate::engine::{Dir, Engine};
 use crate::target::Target;
 use rawaio::{Completion, Context, Errno, Op, Options, Token};
 use std::collections::VecDeque;
-use std::fs::File;
 use std::time::Duration;
 
 /// A rawaio [`Context`] with one owned buffer per slot: a slot's buffer moves into its
 /// [`Op`] and comes back with the [`Completion`].
 pub struct RawaioEngine<'f> {
     ctx: Context<Buf>,
-    file: &'f File,
+    slots: Slots<'f>,
     reap: Reap,
-    /// `None` while the slot's request is queued or in flight.
-    bufs: Vec<Option<Buf>>,
     queue: VecDeque<Op<Buf>>,
     tokens: Vec<Token>,
     done: Vec<Completion<Buf>>,
@@ -41,12 +38,8 @@ impl<'f> RawaioEngine<'f> {
         })?;
         Ok(Self {
             ctx,
-            file: &target.file,
+            slots: Slots::new(&target.file, qd, bs, target.mem_align)?,
             reap,
-            bufs: alloc_bufs(qd, bs, target.mem_align)?
-                .into_iter()
-                .map(Some)
-                .collect(),
             queue: VecDeque::with_capacity(qd),
             tokens: Vec::with_capacity(qd),
             done: Vec::with_capacity(qd),
@@ -86,17 +79,15 @@ impl<'f> RawaioEngine<'f> {
 
 impl Engine for RawaioEngine<'_> {
     fn depth(&self) -> usize {
-        self.bufs.len()
+        self.slots.depth()
     }
 
     fn buf_mut(&mut self, slot: usize) -> &mut [u8] {
-        self.bufs[slot]
-            .as_mut()
-            .expect("a free slot has its buffer")
+        self.slots.buf_mut(slot)
     }
 
     fn prepare(&mut self, slot: usize, offset: u64, dir: Dir) -> Result<(), String> {
-        let op = take_op(&mut self.bufs, self.file, slot, offset, dir);
+        let op = self.slots.take_op(slot, offset, dir);
         self.queue.push_back(op.user_data(slot as u64));
         Ok(())
     }
@@ -114,7 +105,7 @@ impl Engine for RawaioEngine<'_> {
     ) -> Result<usize, String> {
         let got = match self.reap {
             Reap::Ring | Reap::Syscall => {
-                let max = self.bufs.len();
+                let max = self.slots.depth();
                 let got = self
                     .ctx
                     .reap(min, max, Some(TIMEOUT), &mut self.done)
@@ -128,12 +119,7 @@ impl Engine for RawaioEngine<'_> {
         };
         for completion in self.done.drain(..) {
             let slot = completion.user_data() as usize;
-            let result = completion.raw_result();
-            let buf = completion
-                .into_buf()
-                .expect("reads and writes own a buffer");
-            done(slot, result, &buf);
-            self.bufs[slot] = Some(buf);
+            self.slots.complete(slot, completion, done);
         }
         Ok(got)
     }

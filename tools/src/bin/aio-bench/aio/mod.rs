@@ -10,7 +10,7 @@ pub use async_engine::AsyncEngine;
 pub use context::RawaioEngine;
 
 use crate::engine::Dir;
-use rawaio::{AlignedBuf, Errno, Op};
+use rawaio::{AlignedBuf, Completion, Errno, Op};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::Path;
@@ -67,13 +67,55 @@ fn accepted(submitted: &rawaio::Submitted) -> Result<usize, String> {
     }
 }
 
-/// The request for a free slot: its buffer, taken out of `bufs` until the completion
-/// hands it back.
-fn take_op(bufs: &mut [Option<Buf>], file: &File, slot: usize, offset: u64, dir: Dir) -> Op<Buf> {
-    let buf = bufs[slot].take().expect("a free slot has its buffer");
-    match dir {
-        Dir::Read => Op::read(file, buf, offset),
-        Dir::Write => Op::write(file, buf, offset),
+/// The slots of a rawaio engine: one buffer each, which moves into the slot's [`Op`]
+/// and comes back with its completion.
+struct Slots<'f> {
+    file: &'f File,
+    /// `None` while the slot's request is queued or in flight.
+    bufs: Vec<Option<Buf>>,
+}
+
+impl<'f> Slots<'f> {
+    fn new(file: &'f File, qd: usize, bs: usize, align: usize) -> Result<Self, String> {
+        Ok(Self {
+            file,
+            bufs: alloc_bufs(qd, bs, align)?.into_iter().map(Some).collect(),
+        })
+    }
+
+    fn depth(&self) -> usize {
+        self.bufs.len()
+    }
+
+    /// The buffer of a free slot.
+    fn buf_mut(&mut self, slot: usize) -> &mut [u8] {
+        self.bufs[slot]
+            .as_mut()
+            .expect("a free slot has its buffer")
+    }
+
+    /// The request for a free slot, which takes the slot's buffer.
+    fn take_op(&mut self, slot: usize, offset: u64, dir: Dir) -> Op<Buf> {
+        let buf = self.bufs[slot].take().expect("a free slot has its buffer");
+        match dir {
+            Dir::Read => Op::read(self.file, buf, offset),
+            Dir::Write => Op::write(self.file, buf, offset),
+        }
+    }
+
+    /// Hands a completion's result and buffer to `done`, and the buffer back to its slot.
+    fn complete(
+        &mut self,
+        slot: usize,
+        completion: Completion<Buf>,
+        done: &mut impl FnMut(usize, i64, &[u8]),
+    ) {
+        let result = completion.raw_result();
+        let buf = completion
+            .into_buf()
+            .expect("reads and writes own a buffer");
+        done(slot, result, &buf);
+        self.bufs[slot] = Some(buf);
     }
 }
 
