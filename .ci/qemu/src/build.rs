@@ -132,7 +132,17 @@ const EXT4_SIZE: &str = "64M";
 pub fn image(repo: &Repo, arch: &Arch, kernel: &Kernel) -> Result<Image, String> {
     let root = repo.root.as_path();
     let tests = cargo_executables(arch, &["test", "-p", "rawaio", "--tests", "--no-run"], root)?;
-    let examples = cargo_executables(arch, &["build", "-p", "rawaio", "--examples"], root)?;
+    let mut examples = cargo_executables(arch, &["build", "-p", "rawaio", "--examples"], root)?;
+    // aio-bench, the main job, is a binary of the tools crate: it runs with the examples.
+    examples.extend(
+        cargo_executables(arch, &["build", "-p", "rawaio-tools", "--bin", "aio-bench"], root)?
+            .into_iter()
+            .filter(|a| a.kind == "bin" && a.name == "aio-bench")
+            .map(|a| Artifact {
+                kind: "example".into(),
+                ..a
+            }),
+    );
     let runner_dir = root.join(".ci/qemu");
     let qemu_target = repo.target_dir.join("qemu");
     let init = cargo_executables(
