@@ -8,7 +8,9 @@
 //! loop (submit, reap with or without a timeout, eventfd notification, drop), whose
 //! calls are only `io_submit`, `io_getevents` and `io_destroy`, the eventfd's `read`,
 //! `write` and `close`, `futex` when threads contend for a lock, and `clock_gettime`,
-//! which the vDSO answers without a system call wherever it can read the clock.
+//! which the vDSO answers without a system call wherever it can read the clock (and, in
+//! builds with debug assertions, the `fcntl(F_GETFD)` with which std checks a descriptor
+//! before closing it).
 //! docs/syscalls.md shows the same tables; a test keeps the two equal, and the seccomp
 //! tests (`tests/seccomp_*.rs`) run the entry points under filters built from this data.
 //!
@@ -257,6 +259,9 @@ pub enum When {
     OldKernel,
     /// Only for block devices.
     BlockDevice,
+    /// Only in builds with debug assertions, where std checks that a descriptor is open
+    /// (`fcntl(F_GETFD)`) before it closes it.
+    DebugBuild,
     /// Only on 64-bit targets.
     Only64Bit,
     /// Only on 32-bit targets.
@@ -278,6 +283,7 @@ impl When {
             Self::PollRequests => "POLL",
             Self::OldKernel => "before 4.11",
             Self::BlockDevice => "block device",
+            Self::DebugBuild => "debug build",
             Self::Only64Bit => "64-bit",
             Self::Only32Bit => "32-bit",
         }
@@ -288,6 +294,7 @@ impl When {
         match self {
             Self::Only64Bit => cfg!(target_pointer_width = "64"),
             Self::Only32Bit => cfg!(target_pointer_width = "32"),
+            Self::DebugBuild => cfg!(debug_assertions),
             _ => true,
         }
     }
@@ -371,6 +378,8 @@ const MARKER: [Call; 3] = [
 ];
 
 const CONTENDED: Call = call(S::Futex, W::Contended);
+/// std's check before it closes a descriptor, in debug builds.
+const CLOSE_CHECK: Call = call(S::Fcntl, W::DebugBuild);
 const CLOCK: Call = call(S::ClockGettime, W::WithTimeout);
 
 const fn rust(name: &'static str, calls: &'static [Call]) -> EntryPoint {
@@ -410,6 +419,7 @@ pub static RUST: &[EntryPoint] = &[
             MARKER[2],
             call(S::Eventfd2, W::WithEventfd),
             call(S::Close, W::OnFailure),
+            CLOSE_CHECK,
         ],
     ),
     rust(
@@ -446,7 +456,11 @@ pub static RUST: &[EntryPoint] = &[
     ),
     rust(
         "Context::destroy, drop(Context)",
-        &[always(S::IoDestroy), call(S::Close, W::WithEventfd)],
+        &[
+            always(S::IoDestroy),
+            call(S::Close, W::WithEventfd),
+            CLOSE_CHECK,
+        ],
     ),
     noted(
         rust(
@@ -491,14 +505,19 @@ pub static RUST: &[EntryPoint] = &[
     noted(
         rust(
             "drop(AsyncContext)",
-            &[always(S::IoDestroy), always(S::Close), CONTENDED],
+            &[
+                always(S::IoDestroy),
+                always(S::Close),
+                CLOSE_CHECK,
+                CONTENDED,
+            ],
         ),
         "when the last handle and future go; and the reactor's deregistration",
     ),
     rust("EventFd::new", &[always(S::Eventfd2)]),
     rust("EventFd::read", &[always(S::Read)]),
     rust("EventFd::write", &[always(S::Write)]),
-    rust("drop(EventFd)", &[always(S::Close)]),
+    rust("drop(EventFd)", &[always(S::Close), CLOSE_CHECK]),
     rust(
         "probe::probe_file",
         &[
@@ -530,6 +549,7 @@ pub static RUST: &[EntryPoint] = &[
             always(S::ClockGettime),
             always(S::IoDestroy),
             always(S::Close),
+            CLOSE_CHECK,
         ],
     ),
     rust(
@@ -548,6 +568,7 @@ pub static RUST: &[EntryPoint] = &[
             call(S::Openat, W::BlockDevice),
             call(S::Ioctl, W::BlockDevice),
             call(S::Close, W::BlockDevice),
+            CLOSE_CHECK,
         ],
     ),
     rust("direct::open_direct", &[always(S::Openat)]),
@@ -622,7 +643,8 @@ pub static C: &[EntryPoint] = &[
 /// The entry points of an I/O thread's loop on a context made elsewhere: submitting,
 /// reaping with and without a timeout (and waiting), eventfd notification, and dropping
 /// the context. [`allow_list`] of these is `io_submit`, `io_getevents`, `io_destroy`,
-/// `read`, `write`, `close`, `futex` and `clock_gettime`.
+/// `read`, `write`, `close`, `futex` and `clock_gettime` (and `fcntl` in builds with debug
+/// assertions).
 pub const COMMON_PATH: &[&str] = &[
     "Context::submit",
     "Context::submit_batch",
@@ -649,10 +671,10 @@ pub fn entry(api: Api, name: &str) -> Option<&'static EntryPoint> {
 /// ```
 /// use rawaio::syscalls::{allow_list, Syscall};
 ///
-/// let calls = allow_list(&["Context::submit", "drop(Context)"]).unwrap();
+/// let calls = allow_list(&["Context::submit", "Context::reap"]).unwrap();
 /// assert_eq!(
 ///     calls,
-///     [Syscall::IoDestroy, Syscall::IoSubmit, Syscall::Close, Syscall::Futex]
+///     [Syscall::IoSubmit, Syscall::IoGetevents, Syscall::Futex, Syscall::ClockGettime]
 /// );
 /// assert_eq!(allow_list(&["Context::frobnicate"]), None);
 /// ```
@@ -693,6 +715,7 @@ mod tests {
     fn the_common_path_is_the_aio_core_plus_eventfd() {
         let mut expected = vec![
             S::IoSubmit,
+            S::Fcntl,
             S::IoGetevents,
             S::IoDestroy,
             S::Read,
@@ -701,6 +724,9 @@ mod tests {
             S::Futex,
             S::ClockGettime,
         ];
+        if !cfg!(debug_assertions) {
+            expected.retain(|&s| s != S::Fcntl);
+        }
         expected.sort();
         assert_eq!(allow_list(COMMON_PATH), Some(expected));
     }
