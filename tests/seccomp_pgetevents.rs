@@ -25,7 +25,14 @@ fn deny_pgetevents(errno: Errno) {
         .filter_map(|s| s.number())
         .map(i64::from)
         .collect();
-    assert_eq!(numbers.len(), if cfg!(target_pointer_width = "32") { 2 } else { 1 });
+    assert_eq!(
+        numbers.len(),
+        if cfg!(target_pointer_width = "32") {
+            2
+        } else {
+            1
+        }
+    );
     install_or_skip(&Filter::deny(&numbers, errno.raw_os_error()));
     workload::everything_without_a_mask();
     workload::the_mask_calls_fail_with(errno);
@@ -34,10 +41,14 @@ fn deny_pgetevents(errno: Errno) {
 
 #[test]
 fn io_pgetevents_answering_eperm() {
-    in_child("io_pgetevents_answering_eperm", || deny_pgetevents(Errno::PERM));
+    in_child("io_pgetevents_answering_eperm", || {
+        deny_pgetevents(Errno::PERM)
+    });
 }
 
 #[test]
 fn io_pgetevents_answering_enosys() {
-    in_child("io_pgetevents_answering_enosys", || deny_pgetevents(Errno::NOSYS));
+    in_child("io_pgetevents_answering_enosys", || {
+        deny_pgetevents(Errno::NOSYS)
+    });
 }

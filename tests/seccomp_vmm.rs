@@ -62,10 +62,16 @@ fn io_thread(io: Io) {
     assert_eq!((s.accepted, s.error), (16, None));
     let mut got = 0;
     while got < 32 {
-        got += ctx.reap(1, 32, Some(WAIT), &mut done).expect("reap with a timeout");
+        got += ctx
+            .reap(1, 32, Some(WAIT), &mut done)
+            .expect("reap with a timeout");
     }
     assert!(done.iter().all(|c| c.result() == Ok(BLOCK as u64)));
-    assert_eq!(ctx.eventfd().unwrap().read().unwrap(), 32, "notified once each");
+    assert_eq!(
+        ctx.eventfd().unwrap().read().unwrap(),
+        32,
+        "notified once each"
+    );
     // Non-blocking reaps find nothing, with no timeout and a zero one.
     assert_eq!(ctx.reap(0, 32, None, &mut done), Ok(0));
     assert_eq!(ctx.reap(1, 32, Some(Duration::ZERO), &mut done), Ok(0));
@@ -89,16 +95,26 @@ fn io_thread(io: Io) {
     ctx.submit(Op::poll(&idle, PollFlags::IN))
         .map_err(|r| r.error)
         .expect("submit idle poll");
-    assert_eq!(ctx.reap(1, 1, Some(Duration::from_millis(20)), &mut done), Ok(0));
+    assert_eq!(
+        ctx.reap(1, 1, Some(Duration::from_millis(20)), &mut done),
+        Ok(0)
+    );
     // Woken by an eventfd another thread writes...
     let poll = ctx
         .submit(Op::poll(&*kick, PollFlags::IN))
         .map_err(|r| r.error)
         .expect("submit poll");
     armed.store(true, Ordering::Release);
-    assert_eq!(ctx.reap(1, 1, Some(WAIT), &mut done), Ok(1), "woken by the kick");
+    assert_eq!(
+        ctx.reap(1, 1, Some(WAIT), &mut done),
+        Ok(1),
+        "woken by the kick"
+    );
     let c = done.pop().unwrap();
-    assert_eq!((c.token(), c.result()), (poll, Ok(PollFlags::IN.bits() as u64)));
+    assert_eq!(
+        (c.token(), c.result()),
+        (poll, Ok(PollFlags::IN.bits() as u64))
+    );
     assert_eq!(kick.read().unwrap(), 1);
     // ... and by one it writes itself.
     let poll = ctx
@@ -108,7 +124,11 @@ fn io_thread(io: Io) {
     kick.write(3).expect("EventFd::write");
     assert_eq!(ctx.reap(1, 1, Some(WAIT), &mut done), Ok(1));
     assert_eq!(done.pop().unwrap().token(), poll);
-    assert_eq!(ctx.eventfd().unwrap().read().unwrap(), 10, "8 reads and 2 polls");
+    assert_eq!(
+        ctx.eventfd().unwrap().read().unwrap(),
+        10,
+        "8 reads and 2 polls"
+    );
     // Dropped with the idle poll in flight: io_destroy cancels it, then the eventfd
     // closes.
     assert_eq!(ctx.in_flight(), 1);

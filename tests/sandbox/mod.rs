@@ -20,6 +20,8 @@
 
 #![allow(dead_code)]
 #![allow(unsafe_code)]
+// `c_long` (the type of `libc::SYS_*`) is i64 on 64-bit targets and i32 on 32-bit ones.
+#![allow(clippy::useless_conversion)]
 
 use rawaio::syscalls::Syscall;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -159,7 +161,11 @@ impl Filter {
     }
 }
 
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64"))]
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
 fn build(numbers: &[i64], matched: Action, otherwise: Action) -> Vec<libc::sock_filter> {
     use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
     let action = |a| match a {
@@ -185,7 +191,11 @@ fn build(numbers: &[i64], matched: Action, otherwise: Action) -> Vec<libc::sock_
 
 #[cfg(all(
     rawaio_libseccomp,
-    not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64"))
+    not(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    ))
 ))]
 fn build(numbers: &[i64], matched: Action, otherwise: Action) -> Vec<libc::sock_filter> {
     use libseccomp::{ScmpAction, ScmpFilterContext, ScmpSyscall};
@@ -282,7 +292,7 @@ pub fn number_of(name: &str) -> Option<i64> {
                 .map(i64::from);
         }
     };
-    Some(n as i64)
+    Some(i64::from(n))
 }
 
 /// The numbers of `call` on this target (a call may have several names, see
@@ -297,12 +307,41 @@ pub fn numbers(call: Syscall) -> Vec<i64> {
 /// The name of the call numbered `nr`, among those this module knows.
 fn name_of(nr: i64) -> &'static str {
     const KNOWN: &[&str] = &[
-        "read", "write", "close", "openat", "unlinkat", "eventfd2", "madvise", "munmap",
-        "futex", "sched_yield", "statx", "ioctl", "exit", "exit_group", "brk", "mremap",
-        "io_uring_setup", "io_uring_enter", "io_uring_register", "rt_sigprocmask",
-        "sched_getaffinity", "getrandom", "clock_gettime", "mmap", "fcntl", "mmap2",
-        "fcntl64", "clock_gettime64", "io_setup", "io_destroy", "io_submit", "io_cancel",
-        "io_getevents", "io_pgetevents", "io_pgetevents_time64",
+        "read",
+        "write",
+        "close",
+        "openat",
+        "unlinkat",
+        "eventfd2",
+        "madvise",
+        "munmap",
+        "futex",
+        "sched_yield",
+        "statx",
+        "ioctl",
+        "exit",
+        "exit_group",
+        "brk",
+        "mremap",
+        "io_uring_setup",
+        "io_uring_enter",
+        "io_uring_register",
+        "rt_sigprocmask",
+        "sched_getaffinity",
+        "getrandom",
+        "clock_gettime",
+        "mmap",
+        "fcntl",
+        "mmap2",
+        "fcntl64",
+        "clock_gettime64",
+        "io_setup",
+        "io_destroy",
+        "io_submit",
+        "io_cancel",
+        "io_getevents",
+        "io_pgetevents",
+        "io_pgetevents_time64",
     ];
     KNOWN
         .iter()
@@ -459,10 +498,13 @@ pub fn confined<S: Send + 'static>(
     // SAFETY: a handler that only writes and exits, installed before any filter.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_sigsys as usize;
+        action.sa_sigaction = on_sigsys as *const () as usize;
         action.sa_flags = libc::SA_SIGINFO;
         libc::sigemptyset(&mut action.sa_mask);
-        assert_eq!(libc::sigaction(libc::SIGSYS, &action, std::ptr::null_mut()), 0);
+        assert_eq!(
+            libc::sigaction(libc::SIGSYS, &action, std::ptr::null_mut()),
+            0
+        );
     }
     let worker = std::thread::spawn(move || {
         install_or_skip(&filter);
@@ -486,8 +528,8 @@ pub fn confined<S: Send + 'static>(
 /// The allow-list numbers of `calls`, plus the harness's `exit_group` and `write`.
 pub fn allow_numbers(calls: &[Syscall]) -> Vec<i64> {
     let mut out: Vec<i64> = calls.iter().flat_map(|&c| numbers(c)).collect();
-    out.push(libc::SYS_exit_group as i64);
-    out.push(libc::SYS_write as i64);
+    out.push(i64::from(libc::SYS_exit_group));
+    out.push(i64::from(libc::SYS_write));
     out.sort_unstable();
     out.dedup();
     out

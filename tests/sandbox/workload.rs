@@ -25,10 +25,8 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new(tag: &str) -> Self {
-        let path = PathBuf::from("/dev/shm").join(format!(
-            "rawaio-seccomp-{}-{tag}",
-            std::process::id()
-        ));
+        let path =
+            PathBuf::from("/dev/shm").join(format!("rawaio-seccomp-{}-{tag}", std::process::id()));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -62,14 +60,20 @@ pub fn everything_without_a_mask() {
         )
         .expect("Context::with_options");
         // A batch of writes, reaped with a timeout.
-        let mut ops: VecDeque<Op<Vec<u8>>> = (0..8).map(|i| Op::write(file, block(i), (i * BLOCK) as u64)).collect();
+        let mut ops: VecDeque<Op<Vec<u8>>> = (0..8)
+            .map(|i| Op::write(file, block(i), (i * BLOCK) as u64))
+            .collect();
         let mut tokens = Vec::new();
         let s = ctx.submit_batch(&mut ops, &mut tokens);
         assert_eq!((s.accepted, s.error), (8, None));
         let mut done = Vec::new();
         assert_eq!(ctx.reap(8, 8, Some(WAIT), &mut done), Ok(8));
         assert!(done.iter().all(|c| c.result() == Ok(BLOCK as u64)));
-        assert_eq!(ctx.eventfd().unwrap().read().unwrap(), 8, "one bump per completion");
+        assert_eq!(
+            ctx.eventfd().unwrap().read().unwrap(),
+            8,
+            "one bump per completion"
+        );
         // Single reads: reaped blocking without a timeout, then a non-blocking reap finds
         // nothing more.
         done.clear();
@@ -80,7 +84,9 @@ pub fn everything_without_a_mask() {
         }
         let mut got = 0;
         while got < 4 {
-            got += ctx.reap(1, 4, None, &mut done).expect("reap without a timeout");
+            got += ctx
+                .reap(1, 4, None, &mut done)
+                .expect("reap without a timeout");
         }
         assert_eq!(ctx.reap(0, 4, Some(Duration::ZERO), &mut done), Ok(0));
         assert_eq!(ctx.reap(0, 4, None, &mut done), Ok(0));
@@ -95,11 +101,17 @@ pub fn everything_without_a_mask() {
             .submit(Op::poll(&kick, PollFlags::IN))
             .map_err(|r| r.error)
             .expect("submit poll");
-        assert_eq!(ctx.reap(1, 1, Some(Duration::from_millis(30)), &mut done), Ok(0));
+        assert_eq!(
+            ctx.reap(1, 1, Some(Duration::from_millis(30)), &mut done),
+            Ok(0)
+        );
         assert!(ctx.is_in_flight(poll));
         kick.write(1).expect("EventFd::write");
         assert_eq!(ctx.wait_all(&[poll], Some(WAIT), &mut done), Ok(1));
-        assert_eq!(done.pop().unwrap().result(), Ok(PollFlags::IN.bits() as u64));
+        assert_eq!(
+            done.pop().unwrap().result(),
+            Ok(PollFlags::IN.bits() as u64)
+        );
         // A poll cancelled.
         let (pipe_r, _pipe_w) = rustix::pipe::pipe().unwrap();
         let token = ctx
@@ -116,13 +128,17 @@ pub fn everything_without_a_mask() {
     }
     // Backpressure: 300 writes through the smallest context, and a LIO_WAIT batch.
     let small: Context = Context::new(1).expect("Context::new");
-    let mut ops: VecDeque<Op<Vec<u8>>> = (0..300).map(|i| Op::write(file, block(i), (i % 8 * BLOCK) as u64)).collect();
+    let mut ops: VecDeque<Op<Vec<u8>>> = (0..300)
+        .map(|i| Op::write(file, block(i), (i % 8 * BLOCK) as u64))
+        .collect();
     let (mut tokens, mut done) = (Vec::new(), Vec::new());
     let s = small.submit_all(&mut ops, &mut tokens, &mut done);
     assert_eq!((s.accepted, s.error), (300, None));
     assert_eq!(small.wait_all(&tokens, Some(WAIT), &mut done), Ok(300));
     assert_eq!(done.len(), 300);
-    let mut ops: VecDeque<Op<Vec<u8>>> = (0..3).map(|i| Op::read(file, vec![0; BLOCK], (i * BLOCK) as u64)).collect();
+    let mut ops: VecDeque<Op<Vec<u8>>> = (0..3)
+        .map(|i| Op::read(file, vec![0; BLOCK], (i * BLOCK) as u64))
+        .collect();
     done.clear();
     let s = small.submit_and_wait(&mut ops, &mut done);
     assert_eq!((s.accepted, s.error, done.len()), (3, None, 3));
@@ -144,7 +160,10 @@ pub fn everything_without_a_mask() {
         libaio::queue_release(ctx).expect("queue_release");
     }
     // Offset 0 holds one of the backpressure writes: one letter, 4096 times.
-    assert!(buf.iter().all(|&b| b == buf[0]) && buf[0].is_ascii_lowercase(), "read back");
+    assert!(
+        buf.iter().all(|&b| b == buf[0]) && buf[0].is_ascii_lowercase(),
+        "read back"
+    );
 
     // The probe, and the alignment query.
     let features = rawaio::probe::probe_kernel().expect("probe_kernel");
@@ -177,7 +196,11 @@ pub fn the_mask_calls_fail_with(errno: Errno) {
         assert_eq!(
             ctx.reap_with_sigmask(2, 2, Some(Duration::from_millis(10)), &mask, &mut done)
                 .map(|_| ()),
-            if user_space_reaping { Ok(()) } else { Err(errno) },
+            if user_space_reaping {
+                Ok(())
+            } else {
+                Err(errno)
+            },
             "reap_with_sigmask (user-space reaping {user_space_reaping})"
         );
         if user_space_reaping {
@@ -199,18 +222,25 @@ pub fn the_mask_calls_fail_with(errno: Errno) {
     // The raw calls answer `errno` too.
     let ctx: Context = Context::new(1).unwrap();
     let mut events = [io_event::default(); 1];
-    let ts = __kernel_timespec { tv_sec: 0, tv_nsec: 1_000_000 };
+    let ts = __kernel_timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000,
+    };
     let mask = SigSet::default();
     let usig = __aio_sigset {
         sigmask: &mask,
         sigsetsize: KERNEL_SIGSET_SIZE,
     };
     // SAFETY: room for one event; the timeout and mask outlive the call.
-    let raw = unsafe { rawaio::sys::io_pgetevents(ctx.raw(), 1, 1, events.as_mut_ptr(), &ts, &usig) };
+    let raw =
+        unsafe { rawaio::sys::io_pgetevents(ctx.raw(), 1, 1, events.as_mut_ptr(), &ts, &usig) };
     assert_eq!(raw, Err(errno), "sys::io_pgetevents");
     #[cfg(target_pointer_width = "32")]
     {
-        let old = rawaio::abi::__kernel_old_timespec { tv_sec: 0, tv_nsec: 1_000_000 };
+        let old = rawaio::abi::__kernel_old_timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000,
+        };
         // SAFETY: as above.
         let raw = unsafe {
             rawaio::sys::io_pgetevents_time32(ctx.raw(), 1, 1, events.as_mut_ptr(), &old, &usig)
@@ -237,7 +267,10 @@ pub fn the_mask_calls_work() {
             .unwrap();
         let mut done = Vec::new();
         let mask = SigSet::default();
-        assert_eq!(ctx.reap_with_sigmask(1, 1, Some(WAIT), &mask, &mut done), Ok(1));
+        assert_eq!(
+            ctx.reap_with_sigmask(1, 1, Some(WAIT), &mask, &mut done),
+            Ok(1)
+        );
         assert_eq!(done[0].result(), Ok(BLOCK as u64));
     }
 }
