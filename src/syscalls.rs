@@ -553,6 +553,15 @@ pub static RUST: &[EntryPoint] = &[
         ],
     ),
     rust(
+        "probe::direct_io_in",
+        &[
+            always(S::Openat),
+            always(S::Unlinkat),
+            always(S::Close),
+            CLOSE_CHECK,
+        ],
+    ),
+    rust(
         "direct::dio_align",
         &[
             always(S::Statx),

@@ -1,6 +1,6 @@
 //! Builds the suite for one architecture as static binaries and packs the initramfs.
 
-use crate::arch::Arch;
+use crate::arch::{Arch, Run};
 use crate::cpio;
 use crate::kernel::Kernel;
 use crate::protocol::{Entry, MANIFEST};
@@ -74,6 +74,25 @@ struct Artifact {
 /// returns the executables it reports.
 fn cargo_executables(arch: &Arch, args: &[&str], cwd: &Path) -> Result<Vec<Artifact>, String> {
     let env = arch.cargo_env_prefix();
+    // The seccomp tests build filters with libseccomp where seccompiler has no backend
+    // (tests/sandbox): Debian's static library for the architecture.
+    let mut rustflags =
+        "-C target-feature=+crt-static -C debuginfo=0 -C strip=debuginfo".to_string();
+    let mut seccomp_lib = None;
+    if !matches!(arch.name, "x86_64" | "aarch64" | "riscv64") {
+        let out = Command::new("bash")
+            .arg(cwd.join(".ci/libseccomp.sh"))
+            .arg(arch.deb_arch)
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!(".ci/libseccomp.sh: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(".ci/libseccomp.sh {} failed", arch.deb_arch));
+        }
+        let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        rustflags.push_str(" --cfg rawaio_libseccomp");
+        seccomp_lib = Some(dir);
+    }
     let mut cmd = Command::new("cargo");
     cmd.args(args)
         .args([
@@ -87,14 +106,15 @@ fn cargo_executables(arch: &Arch, args: &[&str], cwd: &Path) -> Result<Vec<Artif
         .env(format!("{env}LINKER"), arch.linker)
         // No debug info (symbols stay, for backtraces): the whole suite lives in the
         // VM's memory, and with debug info it outgrows 1 GiB.
-        .env(
-            format!("{env}RUSTFLAGS"),
-            "-C target-feature=+crt-static -C debuginfo=0 -C strip=debuginfo",
-        )
+        .env(format!("{env}RUSTFLAGS"), &rustflags)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    if let Some(dir) = &seccomp_lib {
+        cmd.env("LIBSECCOMP_LIB_PATH", dir)
+            .env("LIBSECCOMP_LINK_TYPE", "static");
+    }
     let mut child = cmd.spawn().map_err(|e| format!("cargo: {e}"))?;
     let mut found = Vec::new();
     for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
@@ -128,8 +148,11 @@ fn cargo_executables(arch: &Arch, args: &[&str], cwd: &Path) -> Result<Vec<Artif
 /// The size of the ext4 file system the VM mounts on the tests' `CARGO_TARGET_TMPDIR`.
 const EXT4_SIZE: &str = "64M";
 
-/// Builds everything for `arch` and writes `target/qemu/<arch>/initramfs.gz`.
-pub fn image(repo: &Repo, arch: &Arch, kernel: &Kernel) -> Result<Image, String> {
+/// Builds everything for the run's architecture (cargo rebuilds nothing for a second
+/// release of one) and writes `target/qemu/<arch>-<release>/initramfs.gz` with the
+/// release's kernel modules.
+pub fn image(repo: &Repo, run: Run, kernel: &Kernel) -> Result<Image, String> {
+    let arch = run.arch;
     let root = repo.root.as_path();
     let tests = cargo_executables(arch, &["test", "-p", "rawaio", "--tests", "--no-run"], root)?;
     let examples = cargo_executables(arch, &["build", "-p", "rawaio", "--examples"], root)?;
@@ -155,7 +178,7 @@ pub fn image(repo: &Repo, arch: &Arch, kernel: &Kernel) -> Result<Image, String>
         .find(|a| a.name == "rawaio-qemu-init")
         .ok_or("no init binary was built")?;
 
-    let out_dir = qemu_target.join(arch.name);
+    let out_dir = qemu_target.join(format!("{}-{}", arch.name, run.release));
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
 
     let mut entries = Vec::new();
