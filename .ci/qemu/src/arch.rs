@@ -23,9 +23,6 @@ pub struct Arch {
     pub doc_row: &'static str,
     /// The Debian releases whose kernels it boots by default, oldest first.
     pub releases: &'static [&'static str],
-    /// Whether qemu may use KVM (tried first, TCG otherwise): x86 guests on an x86_64
-    /// host with /dev/kvm.
-    pub kvm: bool,
 }
 
 /// Debian's releases, oldest first, with the kernel series each ships.
@@ -92,7 +89,6 @@ pub static ALL: [Arch; 7] = [
         console: "ttyS0",
         doc_row: "x86_64",
         releases: &["bullseye", "bookworm", "trixie"],
-        kvm: true,
     },
     Arch {
         name: "aarch64",
@@ -105,7 +101,6 @@ pub static ALL: [Arch; 7] = [
         console: "ttyAMA0",
         doc_row: "aarch64",
         releases: &["bullseye", "bookworm", "trixie"],
-        kvm: false,
     },
     Arch {
         name: "s390x",
@@ -118,7 +113,6 @@ pub static ALL: [Arch; 7] = [
         console: "ttysclp0",
         doc_row: "s390x",
         releases: &["bookworm"],
-        kvm: false,
     },
     Arch {
         name: "i686",
@@ -132,7 +126,6 @@ pub static ALL: [Arch; 7] = [
         console: "ttyS0",
         doc_row: "x86",
         releases: &["bookworm"],
-        kvm: true,
     },
     Arch {
         name: "armv7",
@@ -146,7 +139,6 @@ pub static ALL: [Arch; 7] = [
         console: "ttyAMA0",
         doc_row: "arm",
         releases: &["bookworm"],
-        kvm: false,
     },
     Arch {
         name: "ppc64le",
@@ -159,7 +151,6 @@ pub static ALL: [Arch; 7] = [
         console: "hvc0",
         doc_row: "powerpc64",
         releases: &["bookworm"],
-        kvm: false,
     },
     Arch {
         name: "riscv64",
@@ -173,7 +164,6 @@ pub static ALL: [Arch; 7] = [
         doc_row: "riscv64",
         // riscv64 is a Debian release architecture from trixie on.
         releases: &["trixie"],
-        kvm: false,
     },
 ];
 

@@ -355,10 +355,14 @@ fn fetch(
     let status = Command::new("sh")
         .arg("-c")
         .arg(
+            // Modules live in /lib/modules up to bookworm and /usr/lib/modules from trixie
+            // (tar's `*` matches `/` too), compressed with xz from trixie: unpacked here,
+            // so that the init loads plain modules and their .modinfo can be read.
             "dpkg-deb --fsys-tarfile \"$1\" | tar -x -C \"$2\" --wildcards './boot/vmlinu*' \
-             './boot/config-*' './lib/modules/*/modules.builtin' './lib/modules/*/kernel/fs/*' \
-             './lib/modules/*/kernel/lib/*' './lib/modules/*/kernel/crypto/*' \
-             './lib/modules/*/kernel/drivers/block/*'",
+             './boot/config-*' '*lib/modules/*/modules.builtin' '*lib/modules/*/kernel/fs/*' \
+             '*lib/modules/*/kernel/lib/*' '*lib/modules/*/kernel/crypto/*' \
+             '*lib/modules/*/kernel/drivers/block/*' && \
+             find \"$2\" -name '*.ko.xz' -exec xz -d {} +",
         )
         .arg("sh")
         .arg(&deb)
@@ -390,7 +394,12 @@ fn fetch(
     if let Some(c) = config {
         std::fs::rename(c, tmp.join("config")).map_err(|e| e.to_string())?;
     }
-    let modules_root = std::fs::read_dir(work.join("lib/modules"))
+    let modules_dir = ["lib/modules", "usr/lib/modules"]
+        .iter()
+        .map(|d| work.join(d))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| work.join("lib/modules"));
+    let modules_root = std::fs::read_dir(modules_dir)
         .map_err(|e| format!("{package}: no /lib/modules: {e}"))?
         .flatten()
         .next()

@@ -149,10 +149,6 @@ pub fn boot_and_judge(run: Run, kernel: &Kernel, image: &Image, timeout: Duratio
     let mut log = File::create(&log_path).ok();
     let append = format!("console={} rdinit=/init panic=-1 quiet", arch.console);
     let mut cmd = Command::new(arch.qemu);
-    if arch.kvm && kvm_usable() {
-        // KVM when qemu can open it, TCG when it cannot.
-        cmd.args(["-accel", "kvm", "-accel", "tcg"]);
-    }
     cmd.args(arch.machine)
         .args(["-m", "1024", "-smp", "1"])
         .arg("-kernel")
@@ -311,15 +307,6 @@ pub fn boot_and_judge(run: Run, kernel: &Kernel, image: &Image, timeout: Duratio
         ));
     }
     report
-}
-
-/// Whether this process may open /dev/kvm (qemu then runs x86 guests at native speed).
-fn kvm_usable() -> bool {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok()
 }
 
 /// `line` without terminal escape sequences (`ESC [ params letter`, or `ESC` and one
