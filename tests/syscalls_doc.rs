@@ -61,8 +61,9 @@ fn section<'a>(doc: &'a str, name: &str) -> (usize, usize, &'a str) {
 
 #[test]
 fn tables_match_the_crate() {
+    // Compiled in, so that the check runs where the repository is not (a VM's initramfs).
+    let mut doc = include_str!("../docs/syscalls.md").to_string();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DOC);
-    let mut doc = std::fs::read_to_string(&path).expect("docs/syscalls.md");
     let expected = [
         ("rust", entry_table(RUST)),
         ("c", entry_table(C)),
