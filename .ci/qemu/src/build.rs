@@ -63,6 +63,34 @@ fn example_args(name: &str) -> &'static [&'static str] {
     }
 }
 
+/// Which test binaries and examples a run packs.
+#[derive(Clone, Debug)]
+pub struct Subset {
+    /// Test binaries by name (`sys_*` matches a prefix); `None`: all of them.
+    pub tests: Option<Vec<String>>,
+    /// Whether the examples run.
+    pub examples: bool,
+}
+
+impl Subset {
+    /// Everything.
+    pub const ALL: Subset = Subset {
+        tests: None,
+        examples: true,
+    };
+
+    /// Whether the test binary `name` is packed (the library's unit tests are
+    /// `rawaio`).
+    pub fn takes(&self, name: &str) -> bool {
+        self.tests.as_ref().is_none_or(|pats| {
+            pats.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => name == p,
+            })
+        })
+    }
+}
+
 /// A built executable: its target's name and kind, and its path.
 struct Artifact {
     name: String,
@@ -151,7 +179,7 @@ const EXT4_SIZE: &str = "64M";
 /// Builds everything for the run's architecture (cargo rebuilds nothing for a second
 /// release of one) and writes `target/qemu/<arch>-<release>/initramfs.gz` with the
 /// release's kernel modules.
-pub fn image(repo: &Repo, run: Run, kernel: &Kernel) -> Result<Image, String> {
+pub fn image(repo: &Repo, run: Run, kernel: &Kernel, subset: &Subset) -> Result<Image, String> {
     let arch = run.arch;
     let root = repo.root.as_path();
     let tests = cargo_executables(arch, &["test", "-p", "rawaio", "--tests", "--no-run"], root)?;
@@ -214,6 +242,9 @@ pub fn image(repo: &Repo, run: Run, kernel: &Kernel) -> Result<Image, String> {
     files.push(("/ext4.img".into(), ext4));
     let mut n_tests = 0;
     for t in tests {
+        if !subset.takes(&t.name) {
+            continue;
+        }
         // The library's unit tests are named after the crate.
         let name = if t.kind == "lib" {
             format!("{}-lib", t.name)
@@ -229,7 +260,10 @@ pub fn image(repo: &Repo, run: Run, kernel: &Kernel) -> Result<Image, String> {
         n_tests += 1;
     }
     let mut n_examples = 0;
-    for x in examples.into_iter().filter(|a| a.kind == "example") {
+    for x in examples
+        .into_iter()
+        .filter(|a| a.kind == "example" && subset.examples)
+    {
         let path = format!("/x/{}", x.name);
         entries.push(Entry::Example {
             args: example_args(&x.name)

@@ -24,8 +24,7 @@ PREADV, PWRITEV | `RWF_*` on reads | `RWF_*` on writes | tmpfs `O_DIRECT` |\n\
 
 /// Updates the tables; returns the names of the runs recorded.
 pub fn update(path: &Path, reports: &[Report]) -> Result<Vec<String>, String> {
-    let mut text =
-        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let date = today();
     let mut recorded = Vec::new();
 
@@ -43,7 +42,8 @@ pub fn update(path: &Path, reports: &[Report]) -> Result<Vec<String>, String> {
             version,
             r.tests(|s| s == crate::protocol::Status::Ok).to_string(),
             r.failed().to_string(),
-            r.tests(|s| s == crate::protocol::Status::Ignored).to_string(),
+            r.tests(|s| s == crate::protocol::Status::Ignored)
+                .to_string(),
             r.noted().to_string(),
             r.examples(|s| s == crate::protocol::Status::Ok).to_string(),
             format!("{:.0}", r.seconds),
@@ -168,7 +168,9 @@ fn update_verified_column(text: &str, runs: &[Vec<String>]) -> Result<String, St
             }
         } else if let (true, Some(col)) = (in_targets && line.starts_with('|'), column) {
             let mut row = cells(&line);
-            let arch = ALL.iter().find(|a| row.first().map(String::as_str) == Some(a.doc_row));
+            let arch = ALL
+                .iter()
+                .find(|a| row.first().map(String::as_str) == Some(a.doc_row));
             if let (Some(arch), true) = (arch, col < row.len()) {
                 let mine: Vec<&Vec<String>> = runs.iter().filter(|r| r[0] == arch.name).collect();
                 if !mine.is_empty() && mine.iter().all(|r| r[5] == "0") {
@@ -243,7 +245,15 @@ mod tests {
         assert_eq!(
             row,
             [
-                "aarch64", "trixie", "6.12.1", "yes", "yes", "yes", "yes", "HIPRI, DSYNC", "-",
+                "aarch64",
+                "trixie",
+                "6.12.1",
+                "yes",
+                "yes",
+                "yes",
+                "yes",
+                "HIPRI, DSYNC",
+                "-",
                 "yes"
             ]
         );

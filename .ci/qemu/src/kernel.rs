@@ -223,23 +223,31 @@ fn fetch_release(
                 let (opts, apt_turn) = (&opts, &apt_turn);
                 s.spawn(move || match r {
                     Ok((package, version)) => {
-                        fetch(cache, opts, apt_turn, arch, release, package.clone(), version)
-                            .or_else(|e| {
-                                // A security mirror mid-sync lists packages it cannot serve
-                                // yet: take the release's own (main) kernel instead.
-                                let mut main_opts = opts.clone();
-                                main_opts.push("-o".into());
-                                main_opts.push(format!("APT::Default-Release={release}"));
-                                let (p, v) = resolve(&main_opts, arch)?;
-                                if p == package {
-                                    return Err(e);
-                                }
-                                println!(
-                                    "[{}/{release}] warning: {e}; using {p} {v} from {release} itself",
-                                    arch.name
-                                );
-                                fetch(cache, &main_opts, apt_turn, arch, release, p, v)
-                            })
+                        fetch(
+                            cache,
+                            opts,
+                            apt_turn,
+                            arch,
+                            release,
+                            package.clone(),
+                            version,
+                        )
+                        .or_else(|e| {
+                            // A security mirror mid-sync lists packages it cannot serve
+                            // yet: take the release's own (main) kernel instead.
+                            let mut main_opts = opts.clone();
+                            main_opts.push("-o".into());
+                            main_opts.push(format!("APT::Default-Release={release}"));
+                            let (p, v) = resolve(&main_opts, arch)?;
+                            if p == package {
+                                return Err(e);
+                            }
+                            println!(
+                                "[{}/{release}] warning: {e}; using {p} {v} from {release} itself",
+                                arch.name
+                            );
+                            fetch(cache, &main_opts, apt_turn, arch, release, p, v)
+                        })
                     }
                     Err(e) => {
                         let k = newest_cached(cache, arch, release).ok_or_else(|| {

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 struct Options {
     runs: Vec<Run>,
+    subset: build::Subset,
     timeout: Duration,
     update_doc: Option<PathBuf>,
 }
@@ -44,6 +45,7 @@ fn parse_args() -> Result<Options, String> {
     let mut exact: Option<Vec<Run>> = None;
     let mut opts = Options {
         runs: Vec::new(),
+        subset: build::Subset::ALL,
         timeout: Duration::from_secs(1500),
         update_doc: None,
     };
@@ -85,6 +87,10 @@ fn parse_args() -> Result<Options, String> {
                         .collect::<Result<_, String>>()?,
                 );
             }
+            "--only" => {
+                opts.subset.tests = Some(value()?.split(',').map(str::to_string).collect());
+            }
+            "--no-examples" => opts.subset.examples = false,
             "--timeout" => {
                 let s: u64 = value()?.parse().map_err(|e| format!("--timeout: {e}"))?;
                 opts.timeout = Duration::from_secs(s);
@@ -93,7 +99,7 @@ fn parse_args() -> Result<Options, String> {
             "-h" | "--help" => {
                 return Err(format!(
                     "usage: rawaio-qemu [--arch LIST] [--release LIST] [--runs ARCH/RELEASE,...] \
-                     [--timeout SECONDS] [--update-doc FILE]\n\
+                     [--only BINARY,PREFIX*,...] [--no-examples] [--timeout SECONDS] [--update-doc FILE]\n\
                      arches: {}\nreleases: bullseye, bookworm, trixie (each arch boots its \
                      default releases unless --release names others)",
                     arch::names()
@@ -127,6 +133,9 @@ fn parse_args() -> Result<Options, String> {
     };
     if opts.runs.is_empty() {
         return Err("no architecture and release to run".into());
+    }
+    if opts.update_doc.is_some() && (opts.subset.tests.is_some() || !opts.subset.examples) {
+        return Err("--update-doc records whole runs only: drop --only and --no-examples".into());
     }
     Ok(opts)
 }
@@ -173,7 +182,7 @@ fn run(opts: &Options) -> Result<bool, String> {
         });
         for &run in &opts.runs {
             let t = Instant::now();
-            let image = build::image(&repo, run, &kernels[&run]);
+            let image = build::image(&repo, run, &kernels[&run], &opts.subset);
             if let Ok(img) = &image {
                 println!(
                     "[{}] built and packed {} test binaries and {} examples in {:.1} s ({} MiB)",
