@@ -440,8 +440,9 @@ fn record_for_the_probe_table() {
         Some(_) => "no",
         None => "?",
     };
+    // On a line of its own: libtest prints `test NAME ... ` without a newline first.
     println!(
-        "note: probe: poll={} fsync={} fdsync={} preadv={} pwritev={} rwf-read={} \
+        "\nnote: probe: poll={} fsync={} fdsync={} preadv={} pwritev={} rwf-read={} \
          rwf-write={} tmpfs-direct={}",
         yes(Some(f.opcodes.poll)),
         yes(f.opcodes.fsync),

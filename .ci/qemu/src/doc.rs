@@ -22,8 +22,9 @@ const PROBE_HEADER: &str = "| architecture | Debian | kernel | POLL | FSYNC | FD
 PREADV, PWRITEV | `RWF_*` on reads | `RWF_*` on writes | tmpfs `O_DIRECT` |\n\
 |---|---|---|---|---|---|---|---|---|---|\n";
 
-/// Updates the tables; returns the names of the runs recorded.
-pub fn update(path: &Path, reports: &[Report]) -> Result<Vec<String>, String> {
+/// Updates the tables (with `whole` false, a subset of the suite ran: only the probe
+/// table); returns the names of the runs recorded.
+pub fn update(path: &Path, reports: &[Report], whole: bool) -> Result<Vec<String>, String> {
     let mut text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let date = today();
     let mut recorded = Vec::new();
@@ -34,6 +35,14 @@ pub fn update(path: &Path, reports: &[Report]) -> Result<Vec<String>, String> {
         let release = r.kernel_release().unwrap_or("?").to_string();
         let version = r.package.as_ref().map_or("?", |p| p.1.as_str()).to_string();
         let key = [r.arch.name.to_string(), r.release.to_string()];
+        if let Some(probe) = &r.probe {
+            probes.retain(|row| row[..2] != key);
+            probes.push(probe_row(&key, &release, probe));
+        }
+        recorded.push(r.name());
+        if !whole {
+            continue;
+        }
         runs.retain(|row| row[..2] != key);
         runs.push(vec![
             key[0].clone(),
@@ -49,11 +58,6 @@ pub fn update(path: &Path, reports: &[Report]) -> Result<Vec<String>, String> {
             format!("{:.0}", r.seconds),
             date.clone(),
         ]);
-        if let Some(probe) = &r.probe {
-            probes.retain(|row| row[..2] != key);
-            probes.push(probe_row(&key, &release, probe));
-        }
-        recorded.push(r.name());
     }
     sort(&mut runs);
     sort(&mut probes);
