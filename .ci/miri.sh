@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo +nightly miri test -p rawaio --lib -- \
     ring:: inflight:: buf:: op:: direct:: probe:: sys::ret:: completion:: error:: \
-    async_context::
+    async_context:: syscalls::
 cargo +nightly miri test -p rawaio-abi --lib
