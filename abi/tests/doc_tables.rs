@@ -147,7 +147,9 @@ fn native_row_matches_this_target() {
 fn marked_rows(name: &str) -> Vec<Vec<String>> {
     let doc = include_str!("../../docs/abi.md");
     let begin = format!("<!-- begin {name} -->\n");
-    let start = doc.find(&begin).unwrap_or_else(|| panic!("docs/abi.md has no {begin:?}"));
+    let start = doc
+        .find(&begin)
+        .unwrap_or_else(|| panic!("docs/abi.md has no {begin:?}"));
     let rest = &doc[start + begin.len()..];
     let end = rest.find("<!-- end").expect("the section ends");
     rest[..end]
@@ -164,13 +166,18 @@ fn marked_rows(name: &str) -> Vec<Vec<String>> {
 
 /// `(major, minor)` of a kernel release such as `6.12.118+deb13-amd64`.
 fn version(release: &str) -> (u32, u32) {
-    let mut parts = release.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse().unwrap_or(0));
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
 /// The kernel series of each Debian release the runner boots.
-const RELEASES: [(&str, (u32, u32)); 3] =
-    [("bullseye", (5, 10)), ("bookworm", (6, 1)), ("trixie", (6, 12))];
+const RELEASES: [(&str, (u32, u32)); 3] = [
+    ("bullseye", (5, 10)),
+    ("bookworm", (6, 1)),
+    ("trixie", (6, 12)),
+];
 
 #[test]
 fn kernel_runs_cover_six_architectures_and_three_releases() {
@@ -183,7 +190,11 @@ fn kernel_runs_cover_six_architectures_and_three_releases() {
             .find(|r| r.0 == row[1])
             .unwrap_or_else(|| panic!("{row:?}: not a release the runner boots"))
             .1;
-        assert_eq!(version(&row[2]), series, "{row:?}: the release's kernel series");
+        assert_eq!(
+            version(&row[2]),
+            series,
+            "{row:?}: the release's kernel series"
+        );
         let passed: u32 = row[4].parse().expect("a count");
         assert!(passed > 100, "{row:?}: the whole suite ran");
         assert_eq!(row[5], "0", "{row:?}: nothing failed");
@@ -228,7 +239,10 @@ fn probe_table_agrees_with_each_kernel_version() {
         assert_eq!(run[2], row[2], "the same kernel");
         let v = version(&row[2]);
         for col in 3..7 {
-            assert_eq!(row[col], "yes", "{row:?}: POLL, FSYNC, FDSYNC, vectored since 4.18");
+            assert_eq!(
+                row[col], "yes",
+                "{row:?}: POLL, FSYNC, FDSYNC, vectored since 4.18"
+            );
         }
         for col in [7, 8] {
             for flag in row[col].split(", ").filter(|f| *f != "-") {
@@ -239,7 +253,10 @@ fn probe_table_agrees_with_each_kernel_version() {
                     .1;
                 assert!(v >= since, "{row:?}: RWF_{flag} accepted before {since:?}");
             }
-            assert!(row[col].contains("HIPRI") && row[col].contains("DSYNC"), "{row:?}");
+            assert!(
+                row[col].contains("HIPRI") && row[col].contains("DSYNC"),
+                "{row:?}"
+            );
         }
         let direct = if v >= (6, 6) { "yes" } else { "no" };
         assert_eq!(row[9], direct, "{row:?}: tmpfs O_DIRECT exactly from 6.6");
