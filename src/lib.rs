@@ -86,6 +86,7 @@ pub mod probe;
 pub mod raw;
 pub mod reactor;
 pub mod sys;
+pub mod syscalls;
 
 mod async_context;
 mod context;
