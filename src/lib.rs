@@ -96,7 +96,9 @@ mod request;
 mod ring;
 mod slots;
 
-pub use async_context::{AsyncContext, OpFuture};
+pub use async_context::{
+    AsyncContext, AsyncPolicy, AsyncStats, OpFuture, Permit, Readiness, Reserve, RwMode,
+};
 pub use context::{Context, Flush, Incomplete, Options, Rejected, Submitted};
 pub use direct::DioAlign;
 pub use error::{Budget, Error, InvalidOp};

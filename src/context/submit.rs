@@ -109,11 +109,18 @@ impl<B: IoBuf> Context<B> {
     // The op is handed back by value: boxing it would allocate on every EAGAIN.
     #[allow(clippy::result_large_err)]
     pub fn submit<'fd>(&self, mut op: Op<'fd, B>) -> Result<Token, Rejected<'fd, B>> {
-        let prepared = self.table.lock().prepare(&mut op, self.resfd());
-        let (token, cb) = match prepared {
-            Ok(prepared) => prepared,
-            Err(error) => return Err(Rejected { error, op }),
-        };
+        match self.submit_in_place(&mut op) {
+            Ok(token) => Ok(token),
+            Err(error) => Err(Rejected { error, op }),
+        }
+    }
+
+    /// [`submit`](Self::submit), leaving the request with the caller: on success its
+    /// buffers are in the table and the rest of it (its descriptor above all) is still
+    /// the caller's; on failure it is whole again. For the async layer, which may need
+    /// the descriptor of a request the kernel refused inside `io_submit`.
+    pub(crate) fn submit_in_place(&self, op: &mut Op<'_, B>) -> Result<Token, Error> {
+        let (token, cb) = self.table.lock().prepare(op, self.resfd())?;
         let mut list = [cb];
         // SAFETY: `cb` is a prepared slot whose buffers the table owns until the
         // completion is reaped or the context destroyed; the op holds its descriptors
@@ -125,11 +132,8 @@ impl<B: IoBuf> Context<B> {
             }
             other => {
                 let error = other.err().unwrap_or(Errno::AGAIN);
-                self.table.lock().unprepare(token, &mut op);
-                Err(Rejected {
-                    error: error.into(),
-                    op,
-                })
+                self.table.lock().unprepare(token, op);
+                Err(error.into())
             }
         }
     }
@@ -151,15 +155,29 @@ impl<B: IoBuf> Context<B> {
         ops: &mut VecDeque<Op<'_, B>>,
         tokens: &mut Vec<Token>,
     ) -> Submitted {
+        self.submit_batch_with(ops, usize::MAX, tokens, drop)
+    }
+
+    /// [`submit_batch`](Self::submit_batch) of at most `limit` requests, handing each
+    /// accepted request (its buffers moved into the table, its descriptor still held) to
+    /// `keep`, in order, instead of dropping it. For the async layer, as
+    /// [`submit_in_place`](Self::submit_in_place).
+    pub(crate) fn submit_batch_with<'fd>(
+        &self,
+        ops: &mut VecDeque<Op<'fd, B>>,
+        limit: usize,
+        tokens: &mut Vec<Token>,
+        mut keep: impl FnMut(Op<'fd, B>),
+    ) -> Submitted {
         let mut accepted = 0;
         let resfd = self.resfd();
-        while !ops.is_empty() {
+        while !ops.is_empty() && accepted < limit {
             let mut list = [std::ptr::null_mut::<iocb>(); CHUNK];
             let mut n = 0;
             let mut refused = None;
             {
                 let mut table = self.table.lock();
-                for op in ops.iter_mut().take(CHUNK) {
+                for op in ops.iter_mut().take(CHUNK.min(limit - accepted)) {
                     match table.prepare(op, resfd) {
                         Ok((token, cb)) => {
                             list[n] = cb;
@@ -199,8 +217,9 @@ impl<B: IoBuf> Context<B> {
                     table.unprepare(token, op);
                 }
             }
-            // The accepted requests leave the queue (owned descriptors close here).
-            ops.drain(..taken);
+            // The accepted requests leave the queue (owned descriptors close here, unless
+            // `keep` keeps them).
+            ops.drain(..taken).for_each(&mut keep);
             match result {
                 Err(e) => {
                     return Submitted {
