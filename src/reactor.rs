@@ -21,8 +21,11 @@ use std::task::{Context, Poll};
 
 #[cfg(feature = "async-io")]
 mod async_io;
+mod preempt;
 #[cfg(feature = "tokio")]
 mod tokio;
+
+pub use self::preempt::Preemption;
 
 #[cfg(feature = "async-io")]
 pub use self::async_io::AsyncIo;
