@@ -25,7 +25,7 @@ fn time_to_rise(flag: &Preemption, limit: Duration) -> Option<Duration> {
 #[test]
 fn the_flag_rises_within_a_few_periods_and_again_after_each_rearm() {
     let _watchdog = Watchdog::new(Duration::from_secs(60), "the preemption flag");
-    let period = Duration::from_millis(10);
+    let period = Duration::from_millis(20);
     let mut flag = Preemption::new(period).expect("timerfd and context");
     let mut periods = Vec::new();
     for _ in 0..20 {

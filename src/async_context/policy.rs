@@ -283,9 +283,9 @@ pub(super) enum Kind {
     Regular { size: u64 },
     /// A block device.
     Block,
-    /// A pipe, socket or character device: has readiness to wait for.
+    /// A pipe, socket, character device, eventfd, timerfd...: has readiness to wait for.
     Pollable,
-    /// Anything else (a directory...): the kernel's answer stands.
+    /// A directory: the kernel's answer stands.
     Other,
 }
 
@@ -310,8 +310,10 @@ pub(super) fn classify(fd: BorrowedFd<'_>) -> io::Result<Class> {
             size: st.st_size.max(0) as u64,
         },
         FileType::BlockDevice => Kind::Block,
-        FileType::Fifo | FileType::Socket | FileType::CharacterDevice => Kind::Pollable,
-        _ => Kind::Other,
+        FileType::Directory => Kind::Other,
+        // Pipes, sockets, character devices, and anonymous inodes (eventfd, timerfd,
+        // signalfd: no file type bits).
+        _ => Kind::Pollable,
     };
     let mut no_wait_anyway = false;
     if matches!(kind, Kind::Regular { .. } | Kind::Block) {
@@ -371,6 +373,12 @@ mod tests {
         assert_eq!(classify(null.as_fd()).unwrap().kind, Kind::Pollable);
         let dir = std::fs::File::open("/").unwrap();
         assert_eq!(classify(dir.as_fd()).unwrap().kind, Kind::Other);
+        let efd = crate::EventFd::new().unwrap();
+        assert_eq!(
+            classify(efd.as_fd()).unwrap().kind,
+            Kind::Pollable,
+            "an anonymous inode"
+        );
         let me = std::fs::File::open("Cargo.toml").unwrap();
         let c = classify(me.as_fd()).unwrap();
         assert!(matches!(c.kind, Kind::Regular { size } if size > 0));
