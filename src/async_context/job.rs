@@ -11,7 +11,7 @@
 
 #![allow(unsafe_code)]
 
-use super::policy::Class;
+use super::policy::Kind;
 use crate::direct::DioAlign;
 use crate::request::buf::IoBuf;
 use crate::request::completion::{Completion, Token};
@@ -194,8 +194,8 @@ pub(super) struct Job<B> {
     pub(super) requested: u64,
     /// What has been transferred already (by a request cut short).
     pub(super) done: u64,
-    /// The file, once looked at.
-    pub(super) class: Option<Class>,
+    /// What the file is, once looked at.
+    pub(super) class: Option<Kind>,
     /// Readiness polls after which the request was refused again.
     pub(super) polls: u32,
 }

@@ -289,23 +289,19 @@ pub(super) enum Kind {
     Other,
 }
 
-/// A file's kind, and whether its I/O does not wait in `io_submit` even without
-/// `RWF_NOWAIT`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Class {
-    pub(super) kind: Kind,
-    /// Open with `O_DIRECT`, or a regular file on a memory file system.
-    pub(super) no_wait_anyway: bool,
-}
-
 /// `TMPFS_MAGIC` and `RAMFS_MAGIC` from `linux/magic.h`.
 const MEMORY_FS: [u64; 2] = [0x0102_1994, 0x8584_58f6];
 
-/// Looks the file up: `fstat`, and for a regular file or block device `fcntl(F_GETFL)`
-/// and, when not `O_DIRECT`, `fstatfs`.
-pub(super) fn classify(fd: BorrowedFd<'_>) -> io::Result<Class> {
+/// Whether the file is open with `O_DIRECT` (`fcntl(F_GETFL)`): its I/O does not wait in
+/// `io_submit` even without `RWF_NOWAIT` (but for allocations and metadata).
+pub(super) fn is_direct(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    Ok(rustix::fs::fcntl_getfl(fd)?.contains(OFlags::DIRECT))
+}
+
+/// What the file is (`fstat`).
+pub(super) fn classify(fd: BorrowedFd<'_>) -> io::Result<Kind> {
     let st = rustix::fs::fstat(fd)?;
-    let kind = match FileType::from_raw_mode(st.st_mode) {
+    Ok(match FileType::from_raw_mode(st.st_mode) {
         FileType::RegularFile => Kind::Regular {
             size: st.st_size.max(0) as u64,
         },
@@ -314,21 +310,35 @@ pub(super) fn classify(fd: BorrowedFd<'_>) -> io::Result<Class> {
         // Pipes, sockets, character devices, and anonymous inodes (eventfd, timerfd,
         // signalfd: no file type bits).
         _ => Kind::Pollable,
-    };
-    let mut no_wait_anyway = false;
-    if matches!(kind, Kind::Regular { .. } | Kind::Block) {
-        no_wait_anyway = rustix::fs::fcntl_getfl(fd)?.contains(OFlags::DIRECT);
-        if !no_wait_anyway && matches!(kind, Kind::Regular { .. }) {
-            let fs = rustix::fs::fstatfs(fd)?;
+    })
+}
+
+/// Whether I/O on a regular file or block device of `kind` does not wait in `io_submit`
+/// even without `RWF_NOWAIT`: open with `O_DIRECT` (`fcntl`), or on a memory file system
+/// (`fstatfs`).
+pub(super) fn waits_for_nothing(fd: BorrowedFd<'_>, kind: Kind) -> bool {
+    match kind {
+        Kind::Regular { .. } | Kind::Block if is_direct(fd).unwrap_or(false) => true,
+        Kind::Regular { .. } => rustix::fs::fstatfs(fd).is_ok_and(|fs| {
             #[allow(clippy::unnecessary_cast)] // the field's type differs by target
             let magic = fs.f_type as u64;
-            no_wait_anyway = MEMORY_FS.contains(&magic);
+            MEMORY_FS.contains(&magic)
+        }),
+        _ => false,
+    }
+}
+
+impl Kind {
+    /// Whether a transfer cut short at file offset `end` is the whole answer (the end
+    /// of a regular file, or a pipe's or socket's partial read), rather than the part
+    /// `RWF_NOWAIT` allowed.
+    pub(super) fn short_is_final(self, end: u64) -> bool {
+        match self {
+            Kind::Regular { size } => end >= size,
+            Kind::Block => false,
+            Kind::Pollable | Kind::Other => true,
         }
     }
-    Ok(Class {
-        kind,
-        no_wait_anyway,
-    })
 }
 
 #[cfg(test)]
@@ -368,19 +378,25 @@ mod tests {
     #[test]
     fn classification_of_common_files() {
         let (r, _w) = rustix::pipe::pipe().unwrap();
-        assert_eq!(classify(r.as_fd()).unwrap().kind, Kind::Pollable);
+        assert_eq!(classify(r.as_fd()).unwrap(), Kind::Pollable);
         let null = std::fs::File::open("/dev/null").unwrap();
-        assert_eq!(classify(null.as_fd()).unwrap().kind, Kind::Pollable);
+        assert_eq!(classify(null.as_fd()).unwrap(), Kind::Pollable);
         let dir = std::fs::File::open("/").unwrap();
-        assert_eq!(classify(dir.as_fd()).unwrap().kind, Kind::Other);
+        assert_eq!(classify(dir.as_fd()).unwrap(), Kind::Other);
         let efd = crate::EventFd::new().unwrap();
         assert_eq!(
-            classify(efd.as_fd()).unwrap().kind,
+            classify(efd.as_fd()).unwrap(),
             Kind::Pollable,
             "an anonymous inode"
         );
         let me = std::fs::File::open("Cargo.toml").unwrap();
-        let c = classify(me.as_fd()).unwrap();
-        assert!(matches!(c.kind, Kind::Regular { size } if size > 0));
+        let kind = classify(me.as_fd()).unwrap();
+        assert!(matches!(kind, Kind::Regular { size } if size > 0));
+        assert!(
+            !waits_for_nothing(me.as_fd(), kind),
+            "a buffered file on a disk"
+        );
+        assert!(!kind.short_is_final(0) && kind.short_is_final(1 << 40));
+        assert!(Kind::Pollable.short_is_final(0) && !Kind::Block.short_is_final(1 << 40));
     }
 }

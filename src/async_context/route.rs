@@ -12,7 +12,7 @@
 
 use super::Inner;
 use super::job::Job;
-use super::policy::{Counters, Dir, Kind, classify};
+use super::policy::{Counters, Dir, Kind, classify, waits_for_nothing};
 use super::waiters::{After, AwayState, Step, is_refusal};
 use crate::error::Error;
 use crate::reactor::Reactor;
@@ -106,33 +106,29 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     /// A request the kernel refused with `res` (an errno, or a short count).
     fn refused(&self, mut job: Job<B>, res: i64, work: &mut Vec<Work<B>>) {
         let stats = &self.shared.counts.stats;
-        let class = match job.class {
-            Some(class) => class,
+        let kind = match job.class {
+            Some(kind) => kind,
             None => match classify(job.fd.as_fd()) {
-                Ok(class) => class,
+                Ok(kind) => kind,
                 Err(_) => return self.settle(job, res),
             },
         };
-        job.class = Some(class);
+        job.class = Some(kind);
         if res > 0 {
             // Cut short: finish the rest where a short count does not mean the end.
-            match class.kind {
-                Kind::Regular { size } if job.shell.offset + job.done + res as u64 >= size => {
-                    self.settle(job, res);
-                }
-                Kind::Regular { .. } | Kind::Block if self.pool.enabled() => {
-                    Counters::bump(&stats.refused);
-                    Counters::bump(&stats.continued);
-                    job.done += res as u64;
-                    self.to_helper(job, 0);
-                }
-                _ => self.settle(job, res),
+            let end = job.shell.offset + job.done + res as u64;
+            if kind.short_is_final(end) || !self.pool.enabled() {
+                self.settle(job, res);
+            } else {
+                Counters::bump(&stats.refused);
+                Counters::bump(&stats.continued);
+                job.done += res as u64;
+                self.to_helper(job, 0);
             }
             return;
         }
         let unsupported = res == neg(Errno::OPNOTSUPP);
-        let dir = self.policy.mode(job.shell.opcode).map(|(dir, _)| dir);
-        match class.kind {
+        match kind {
             Kind::Pollable => {
                 Counters::bump(&stats.refused);
                 job.polls += 1;
@@ -145,11 +141,11 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             Kind::Regular { .. } | Kind::Block => {
                 Counters::bump(&stats.refused);
                 if unsupported {
-                    if let Some(dir) = dir {
+                    if let Some((dir, _)) = self.policy.mode(job.shell.opcode) {
                         self.hints.learn(job.fd.raw(), dir);
                     }
                 }
-                if unsupported && class.no_wait_anyway {
+                if unsupported && waits_for_nothing(job.fd.as_fd(), kind) {
                     Counters::bump(&stats.inline);
                     self.resubmit(job, false, work);
                 } else {

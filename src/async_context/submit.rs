@@ -12,7 +12,7 @@
 #![allow(unsafe_code)]
 
 use super::job::{Fd, Job, Shell, split};
-use super::policy::{Class, Counters, Kind, RwMode, classify};
+use super::policy::{Counters, Kind, RwMode, classify, is_direct, waits_for_nothing};
 use super::route::Work;
 use super::waiters::{After, Plan, Retry, State, is_refusal};
 use super::{Batch, Inner};
@@ -56,24 +56,54 @@ enum Decision {
     Helper,
 }
 
-/// Files classified during one submitting call (where a descriptor number names one file
+/// What the policy concluded about a file that refused `RWF_NOWAIT` before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Its I/O does not wait (`O_DIRECT`, tmpfs): submit as given.
+    AsGiven,
+    /// It would wait: a helper's.
+    Helper,
+    /// Try the flag again.
+    Try,
+}
+
+/// Files looked at during one submitting call (where a descriptor number names one file
 /// throughout, since the requests borrowing or holding it are alive).
 #[derive(Default)]
 struct Memo {
-    seen: [Option<(RawFd, Class)>; 4],
+    seen: [Option<(RawFd, Verdict)>; 4],
     next: usize,
+    /// Requests submitted as given on a verdict (for the counters, added at the end).
+    inline: u64,
 }
 
 impl Memo {
-    fn get(&mut self, fd: impl AsFd) -> Option<Class> {
-        let raw = fd.as_fd().as_raw_fd();
-        if let Some(class) = self.seen.iter().flatten().find(|(f, _)| *f == raw) {
-            return Some(class.1);
+    fn get(&mut self, fd: impl AsFd, helpers: bool) -> Verdict {
+        let fd = fd.as_fd();
+        let raw = fd.as_raw_fd();
+        if let Some((_, verdict)) = self.seen.iter().flatten().find(|(f, _)| *f == raw) {
+            return *verdict;
         }
-        let class = classify(fd.as_fd()).ok()?;
-        self.seen[self.next % self.seen.len()] = Some((raw, class));
+        // O_DIRECT, the usual case, costs one fcntl; the rest an fstat (and fstatfs).
+        let verdict = if is_direct(fd).unwrap_or(false) {
+            Verdict::AsGiven
+        } else {
+            match classify(fd) {
+                Ok(kind @ (Kind::Regular { .. } | Kind::Block)) => {
+                    if waits_for_nothing(fd, kind) {
+                        Verdict::AsGiven
+                    } else if helpers {
+                        Verdict::Helper
+                    } else {
+                        Verdict::Try
+                    }
+                }
+                _ => Verdict::Try,
+            }
+        };
+        self.seen[self.next % self.seen.len()] = Some((raw, verdict));
         self.next += 1;
-        Some(class)
+        verdict
     }
 }
 
@@ -90,19 +120,13 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             return Decision::Kernel { nowait: true };
         }
         // The file refused RWF_NOWAIT before: look at it (it may be another by now).
-        match memo.get(&op.fd) {
-            Some(Class {
-                kind: Kind::Regular { .. } | Kind::Block,
-                no_wait_anyway: true,
-            }) => {
-                Counters::bump(&self.shared.counts.stats.inline);
+        match memo.get(&op.fd, self.pool.enabled()) {
+            Verdict::AsGiven => {
+                memo.inline += 1;
                 Decision::Kernel { nowait: false }
             }
-            Some(Class {
-                kind: Kind::Regular { .. } | Kind::Block,
-                ..
-            }) if self.pool.enabled() => Decision::Helper,
-            _ => Decision::Kernel { nowait: true },
+            Verdict::Helper => Decision::Helper,
+            Verdict::Try => Decision::Kernel { nowait: true },
         }
     }
 
@@ -118,7 +142,8 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     /// Submits one request (its room taken): returns the token its future waits for.
     #[allow(clippy::result_large_err)]
     pub(super) fn submit_one<'fd>(&self, mut op: Op<'fd, B>) -> Result<Token, Rejected<'fd, B>> {
-        let nowait = match self.decide(&op, &mut Memo::default()) {
+        let mut memo = Memo::default();
+        let nowait = match self.decide(&op, &mut memo) {
             Decision::Helper => return self.divert(op),
             Decision::Kernel { nowait } => nowait,
         };
@@ -127,7 +152,8 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         }
         match self.ctx.submit_in_place(&mut op) {
             Ok(token) => {
-                let taken = self.take(op, nowait);
+                self.count(u64::from(nowait), u64::from(!nowait), &memo);
+                let taken = Self::take(op, nowait);
                 let mut refusals = Vec::new();
                 let mut after = After::new();
                 {
@@ -228,8 +254,11 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             let s = self.ctx.submit_batch_with(ops, n, &mut batch.tokens, |op| {
                 let nowait = ours & (1 << i) != 0;
                 i += 1;
-                batch.taken.push(self.take(op, nowait));
+                batch.taken.push(Self::take(op, nowait));
             });
+            let nowait = batch.taken.iter().filter(|t| t.parts.is_some()).count() as u64;
+            self.count(nowait, s.accepted as u64 - nowait, &memo);
+            memo.inline = 0;
             // The requests not accepted go back as they were, and give their room back.
             for (pos, op) in ops.iter_mut().take(n - s.accepted).enumerate() {
                 if ours & (1 << (s.accepted + pos)) != 0 {
@@ -290,19 +319,31 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     }
 
     /// An accepted request taken apart when the policy may have to resubmit it.
-    fn take(&self, op: Op<'_, B>, nowait: bool) -> Taken<B> {
-        let stats = &self.shared.counts.stats;
+    fn take(op: Op<'_, B>, nowait: bool) -> Taken<B> {
         let poll = op.opcode == IOCB_CMD_POLL;
         if nowait {
-            Counters::bump(&stats.nowait);
             let (shell, fd, _) = split(op, true);
             Taken {
                 parts: Some((shell, fd)),
                 poll,
             }
         } else {
-            Counters::bump(&stats.as_given);
             Taken { parts: None, poll }
+        }
+    }
+
+    /// Adds a submitting call's requests to the counters (once per call: they are
+    /// shared by every thread).
+    fn count(&self, nowait: u64, as_given: u64, memo: &Memo) {
+        let stats = &self.shared.counts.stats;
+        for (counter, n) in [
+            (&stats.nowait, nowait),
+            (&stats.as_given, as_given),
+            (&stats.inline, memo.inline),
+        ] {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
         }
     }
 
@@ -353,10 +394,20 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     /// still open).
     fn refused_early(&self, refusals: Vec<Early<B>>) {
         for early in refusals {
+            let c = early.completion;
             // SAFETY: still inside the submitting call that took the request apart.
+            let fd = unsafe { early.fd.borrow() };
+            let kind = classify(fd).ok();
+            let end = early.shell.offset + c.res.max(0) as u64;
+            let final_short = c.res > 0 && kind.is_none_or(|k| k.short_is_final(end));
+            if final_short {
+                // The end of the file, or a socket's partial read: the answer as it is.
+                self.settle_completion(c);
+                continue;
+            }
+            // SAFETY: as above.
             match unsafe { early.fd.keep() } {
                 Ok(fd) => {
-                    let c = early.completion;
                     let job = Job {
                         original: early.token,
                         shell: early.shell,
@@ -364,14 +415,14 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                         bufs: c.bufs,
                         requested: c.requested,
                         done: 0,
-                        class: None,
+                        class: kind,
                         polls: 0,
                     };
                     self.work(vec![Work::Refused(job, c.res)]);
                 }
                 // No descriptor to retry with (out of descriptors): the refusal is the
                 // answer.
-                Err(_) => self.settle_completion(early.completion),
+                Err(_) => self.settle_completion(c),
             }
         }
     }
@@ -385,16 +436,16 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             error: Errno::OPNOTSUPP.into(),
             op,
         };
-        let Ok(class) = classify(op.fd.as_fd()) else {
+        let Ok(kind) = classify(op.fd.as_fd()) else {
             return Err(rejected(op));
         };
         if let (Some((dir, _)), Kind::Regular { .. } | Kind::Block) =
-            (self.policy.mode(op.opcode), class.kind)
+            (self.policy.mode(op.opcode), kind)
         {
             self.hints.learn(op.fd.raw(), dir);
         }
-        match class.kind {
-            Kind::Regular { .. } | Kind::Block if class.no_wait_anyway => {
+        match kind {
+            Kind::Regular { .. } | Kind::Block if waits_for_nothing(op.fd.as_fd(), kind) => {
                 Counters::bump(&stats.refused);
                 Counters::bump(&stats.inline);
                 match self.ctx.submit_in_place(&mut op) {
@@ -421,7 +472,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             Kind::Pollable => {
                 Counters::bump(&stats.refused);
                 let (token, mut job) = self.detach(op)?;
-                job.class = Some(class);
+                job.class = Some(kind);
                 let mut work = Vec::new();
                 self.poll_then(job, false, &mut work);
                 self.work(work);

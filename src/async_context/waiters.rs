@@ -244,18 +244,26 @@ impl<B> State<B> {
     /// Takes the completion of `token`, just submitted, if it was reaped already (for its
     /// submitter to look at before its future may see it).
     pub(super) fn take_early(&mut self, token: Token) -> Option<Completion<B>> {
-        if let Some(Away::Done(_)) = self.away.get(&token) {
-            if let Some(Away::Done(c)) = self.away.remove(&token) {
-                return Some(c);
+        if let Some(entry) = self.entry(token) {
+            if matches!(entry, Entry::Done(c) if c.token() == token) {
+                if let Entry::Done(c) = std::mem::replace(entry, Entry::Vacant) {
+                    return Some(c);
+                }
             }
         }
-        let entry = self.entry(token)?;
-        if matches!(entry, Entry::Done(c) if c.token() == token) {
-            if let Entry::Done(c) = std::mem::replace(entry, Entry::Vacant) {
-                return Some(c);
-            }
+        self.take_away_done(token)
+    }
+
+    /// Takes `token`'s completion from the map of requests away from their slot.
+    fn take_away_done(&mut self, token: Token) -> Option<Completion<B>> {
+        // The map is empty but on unusual paths: skip hashing then.
+        if self.away.is_empty() || !matches!(self.away.get(&token), Some(Away::Done(_))) {
+            return None;
         }
-        None
+        match self.away.remove(&token) {
+            Some(Away::Done(c)) => Some(c),
+            _ => None,
+        }
     }
 
     /// Makes room at `token`'s slot: an earlier request's unclaimed completion moves
@@ -377,6 +385,7 @@ impl<B> State<B> {
                 waker: slot,
                 ..
             }) if *generation == token.generation => slot,
+            _ if self.away.is_empty() => return,
             _ => match self.away.get_mut(&token) {
                 Some(Away::Pending { waker: slot, .. }) => slot,
                 _ => return,
@@ -397,13 +406,7 @@ impl<B> State<B> {
                 }
             }
         }
-        match self.away.get(&token) {
-            Some(Away::Done(_)) => match self.away.remove(&token) {
-                Some(Away::Done(c)) => Some(c),
-                _ => None,
-            },
-            _ => None,
-        }
+        self.take_away_done(token)
     }
 
     /// Forgets `token`'s future: returns its completion if it had come (to drop outside
@@ -423,6 +426,9 @@ impl<B> State<B> {
                 self.waiting -= 1;
                 return (None, true);
             }
+        }
+        if self.away.is_empty() {
+            return (self.claim(token), false);
         }
         if let Some(Away::Pending { poll, .. }) = self.away.get(&token) {
             after.cancel.extend(*poll);

@@ -87,13 +87,35 @@ impl<B: IoBuf> Context<B> {
     /// Descriptors the request owns or shares are released once it is submitted (the
     /// kernel holds its own reference from then on).
     ///
-    /// `io_submit` returns once the kernel has started the request, which for most
-    /// requests is at once; for some it is only once the request has finished: buffered
-    /// (non-`O_DIRECT`) reads of data not in the page cache and most buffered writes,
-    /// reads and writes on pipes, sockets and character devices, size-extending writes on
-    /// some file systems, `FSYNC`/`FDSYNC` on some file systems. [`RwfFlags::NOWAIT`]
-    /// makes a read or write that would block fail with `EAGAIN` instead, where the file
-    /// system supports it (see [`probe`](crate::probe)).
+    /// # Which requests block inside `io_submit`
+    ///
+    /// `io_submit` runs the start of each request in the calling thread and returns; for
+    /// some requests the start is the whole request, and the call waits:
+    /// - **buffered** (not `O_DIRECT`) reads and writes: the copy through the page cache
+    ///   runs in the call. A read waits for the disk when its data is not cached; a write
+    ///   may wait for memory, dirty-page throttling, block allocation and the journal;
+    /// - reads and writes of **pipes, sockets, terminals, eventfds, timerfds** and other
+    ///   character devices: the call waits until a read has data or a write has room (a
+    ///   read of an empty pipe waits for the writer, however long);
+    /// - **`O_DIRECT`** reads and writes only queue to the device, except when the file
+    ///   system must first allocate blocks or extend the file (ext4 and XFS wait for the
+    ///   allocation, journal included), read metadata that is not cached (an extent
+    ///   tree), or the device has no free request tag.
+    ///
+    /// `POLL` never waits (it completes inside the call if the file is ready already).
+    /// `FSYNC` and `FDSYNC` never wait either: a kernel worker runs them (woken on the
+    /// submitting CPU, it may run before the call returns, for milliseconds with much
+    /// dirty data: the thread is preempted, not blocked).
+    ///
+    /// [`RwfFlags::NOWAIT`] makes a read or write that would wait complete at once with
+    /// `EAGAIN` instead (or short, when part of it could be done), where the file
+    /// supports the flag: ext4, XFS and btrfs reads, `O_DIRECT` on ext4 and XFS, pipes,
+    /// sockets, eventfds. Elsewhere it is refused with `EOPNOTSUPP`, at submission
+    /// (tmpfs, block devices whose driver does not support it, such as zram) or in the
+    /// completion (ext4's buffered writes). These completions are in the ring before
+    /// `io_submit` returns. [`probe`](crate::probe) tells what a file accepts;
+    /// [`AsyncContext`](crate::AsyncContext) builds on all of this so that no request
+    /// blocks its executor.
     ///
     /// # Errors
     /// The request comes back in [`Rejected`], with:
