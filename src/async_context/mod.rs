@@ -169,7 +169,8 @@ struct Inner<R, B: IoBuf + 'static> {
 /// Scratch room for [`AsyncContext::submit_batch`].
 struct Batch<B> {
     tokens: Vec<Token>,
-    taken: Vec<Taken<B>>,
+    taken: Vec<Taken>,
+    parts: Vec<(job::Shell<B>, job::Fd)>,
 }
 
 impl<R, B: IoBuf + 'static> Drop for Inner<R, B> {
@@ -258,6 +259,7 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
                 batch: Mutex::new(Batch {
                     tokens: Vec::with_capacity(slots),
                     taken: Vec::with_capacity(slots),
+                    parts: Vec::with_capacity(slots),
                 }),
                 pool: Pool::new(policy.helper_threads),
                 hints: Hints::new(),
@@ -355,10 +357,11 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
         let mut scratch = Batch {
             tokens: Vec::new(),
             taken: Vec::new(),
+            parts: Vec::new(),
         };
         let mut guard = self.inner.batch.try_lock().ok();
         let batch = guard.as_deref_mut().unwrap_or(&mut scratch);
-        self.inner.submit_many(ops, batch, &mut |token, poll| {
+        self.inner.submit_many(ops, batch, |token, poll| {
             futures.push(self.future(token, poll));
         })
     }

@@ -258,6 +258,7 @@ impl Hints {
     }
 
     /// Whether `fd`'s file refused `RWF_NOWAIT` in direction `dir` before.
+    #[inline]
     pub(super) fn refuses(&self, fd: RawFd, dir: Dir) -> bool {
         let Some((slot, tag)) = Self::key(fd) else {
             return false;

@@ -13,7 +13,7 @@
 use super::Inner;
 use super::job::Job;
 use super::policy::{Counters, Dir, Kind, classify, waits_for_nothing};
-use super::waiters::{After, AwayState, Step, is_refusal};
+use super::waiters::{After, AwayState, Later, Step, is_refusal};
 use crate::error::Error;
 use crate::reactor::Reactor;
 use crate::request::buf::IoBuf;
@@ -32,7 +32,7 @@ pub(super) enum Work<B> {
     /// A request refused (or cut short) with `res`.
     Refused(Job<B>, i64),
     /// An internal request completed.
-    Step(Step<B>, Completion<B>),
+    Step(Box<Step<B>>, Completion<B>),
 }
 
 fn neg(errno: Errno) -> i64 {
@@ -45,37 +45,49 @@ fn errno_of(e: &Error) -> Errno {
 
 impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     /// Wakes and drops what `after` holds, then does the work it left.
+    #[inline]
     pub(super) fn run_after(&self, mut after: After<B>) {
-        let mut work = Vec::new();
-        self.absorb(&mut after, &mut work);
-        self.work(work);
+        after.wake_and_drop();
+        if !after.work.is_empty() {
+            let mut work = Vec::new();
+            self.absorb(&mut after, &mut work);
+            self.work(work);
+        }
+        if after.work.capacity() == 0 && after.wake.capacity() == 0 {
+            // Nothing allocated, nothing left: skip the drop glue (it shows on the
+            // per-request path).
+            std::mem::forget(after);
+        }
     }
 
     /// Wakes and drops what `after` holds, cancels the polls it names, and turns the rest
     /// into `work`.
     fn absorb(&self, after: &mut After<B>, work: &mut Vec<Work<B>>) {
         after.wake_and_drop();
-        if !after.has_work() {
-            return;
+        for later in after.work.drain(..) {
+            match later {
+                Later::Cancel(token) => {
+                    // EINVAL: it completed meanwhile; its step sees the future gone.
+                    let _ = self.ctx.cancel(token);
+                }
+                Later::Refused(retry, c) => {
+                    let job = Job {
+                        original: c.token,
+                        shell: retry.shell,
+                        fd: retry.fd,
+                        bufs: c.bufs,
+                        requested: c.requested,
+                        done: 0,
+                        class: None,
+                        polls: 0,
+                    };
+                    work.push(Work::Refused(job, c.res));
+                }
+                Later::Step(step, c) => work.push(Work::Step(step, c)),
+                Later::Release(retry) => drop(retry),
+                Later::Drop(completion) => drop(completion),
+            }
         }
-        for token in after.cancel.drain(..) {
-            // EINVAL: it completed meanwhile; its step sees the future gone.
-            let _ = self.ctx.cancel(token);
-        }
-        for (retry, c) in after.refused.drain(..) {
-            let job = Job {
-                original: c.token,
-                shell: retry.shell,
-                fd: retry.fd,
-                bufs: c.bufs,
-                requested: c.requested,
-                done: 0,
-                class: None,
-                polls: 0,
-            };
-            work.push(Work::Refused(job, c.res));
-        }
-        work.extend(after.steps.drain(..).map(|(s, c)| Work::Step(s, c)));
     }
 
     /// Does `work`, and the work it leads to, until none is left.
@@ -83,7 +95,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         while let Some(next) = work.pop() {
             match next {
                 Work::Refused(job, res) => self.refused(job, res, &mut work),
-                Work::Step(step, c) => self.step_done(step, c, &mut work),
+                Work::Step(step, c) => self.step_done(*step, c, &mut work),
             }
         }
     }
@@ -228,7 +240,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 let _ = self.reap_into(&mut st, None, &mut after);
             }
             match st.take_early(token) {
-                Some(c) => work.push(Work::Step(step, c)),
+                Some(c) => work.push(Work::Step(Box::new(step), c)),
                 None => {
                     if let Some(original) = poll_for {
                         st.set_away_poll(original, Some(token));

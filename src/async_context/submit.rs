@@ -29,12 +29,12 @@ use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 
-/// A request the kernel accepted, taken apart: what its waiter keeps if it may have to
-/// be resubmitted.
-pub(super) struct Taken<B> {
-    /// `None` when the policy did not add `RWF_NOWAIT` (nothing to keep).
-    parts: Option<(Shell<B>, Fd)>,
-    /// Whether it is a poll (whose future cancels it when dropped).
+/// A request the kernel accepted: whether the policy added `RWF_NOWAIT` (then its
+/// shell and descriptor follow, in order, in a list of their own), and whether it is a
+/// poll (whose future cancels it when dropped).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Taken {
+    nowait: bool,
     poll: bool,
 }
 
@@ -153,13 +153,16 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         match self.ctx.submit_in_place(&mut op) {
             Ok(token) => {
                 self.count(u64::from(nowait), u64::from(!nowait), &memo);
-                let taken = Self::take(op, nowait);
+                let parts = nowait.then(|| {
+                    let (shell, fd, _) = split(op, true);
+                    (shell, fd)
+                });
                 let mut refusals = Vec::new();
                 let mut after = After::new();
                 {
                     let mut st = self.shared.lock();
                     self.reap_after_submit(&mut st, nowait, &mut after);
-                    self.settle_submitted(&mut st, token, taken, &mut refusals, &mut after);
+                    self.settle_submitted(&mut st, token, parts, &mut refusals, &mut after);
                 }
                 self.run_after(after);
                 self.refused_early(refusals);
@@ -184,7 +187,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         &self,
         ops: &mut VecDeque<Op<'_, B>>,
         batch: &mut Batch<B>,
-        accepted: &mut dyn FnMut(Token, bool),
+        mut accepted: impl FnMut(Token, bool),
     ) -> Submitted {
         let counts = &self.shared.counts;
         let mut memo = Memo::default();
@@ -250,13 +253,14 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             }
             batch.tokens.clear();
             batch.taken.clear();
+            batch.parts.clear();
             let mut i = 0;
             let s = self.ctx.submit_batch_with(ops, n, &mut batch.tokens, |op| {
                 let nowait = ours & (1 << i) != 0;
                 i += 1;
-                batch.taken.push(Self::take(op, nowait));
+                batch.taken.push(Self::take(op, nowait, &mut batch.parts));
             });
-            let nowait = batch.taken.iter().filter(|t| t.parts.is_some()).count() as u64;
+            let nowait = batch.parts.len() as u64;
             self.count(nowait, s.accepted as u64 - nowait, &memo);
             memo.inline = 0;
             // The requests not accepted go back as they were, and give their room back.
@@ -271,10 +275,11 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             {
                 let mut st = self.shared.lock();
                 self.reap_after_submit(&mut st, ours != 0, &mut after);
-                for (&token, taken) in batch.tokens.iter().zip(batch.taken.drain(..)) {
-                    let poll = taken.poll;
-                    self.settle_submitted(&mut st, token, taken, &mut refusals, &mut after);
-                    accepted(token, poll);
+                let mut parts = batch.parts.drain(..);
+                for (&token, taken) in batch.tokens.iter().zip(&batch.taken) {
+                    let parts = if taken.nowait { parts.next() } else { None };
+                    self.settle_submitted(&mut st, token, parts, &mut refusals, &mut after);
+                    accepted(token, taken.poll);
                 }
             }
             self.run_after(after);
@@ -318,18 +323,15 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         }
     }
 
-    /// An accepted request taken apart when the policy may have to resubmit it.
-    fn take(op: Op<'_, B>, nowait: bool) -> Taken<B> {
+    /// An accepted request, taken apart (its parts onto `parts`) when the policy may have
+    /// to resubmit it.
+    fn take(op: Op<'_, B>, nowait: bool, parts: &mut Vec<(Shell<B>, Fd)>) -> Taken {
         let poll = op.opcode == IOCB_CMD_POLL;
         if nowait {
             let (shell, fd, _) = split(op, true);
-            Taken {
-                parts: Some((shell, fd)),
-                poll,
-            }
-        } else {
-            Taken { parts: None, poll }
+            parts.push((shell, fd));
         }
+        Taken { nowait, poll }
     }
 
     /// Adds a submitting call's requests to the counters (once per call: they are
@@ -363,12 +365,17 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         &self,
         st: &mut State<B>,
         token: Token,
-        taken: Taken<B>,
+        parts: Option<(Shell<B>, Fd)>,
         refusals: &mut Vec<Early<B>>,
         after: &mut After<B>,
     ) {
+        let Some(parts) = parts else {
+            st.register_as_is(token, &self.shared.counts, after);
+            return;
+        };
+        let parts = Some(parts);
         let Some(completion) = st.take_early(token) else {
-            let plan = match taken.parts {
+            let plan = match parts {
                 None => Plan::AsIs,
                 Some((shell, Fd::Held(fd))) => Plan::Nowait(Some(Retry { shell, fd })),
                 Some((_, Fd::Lent(_))) => Plan::Nowait(None),
@@ -376,7 +383,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             st.register(token, plan);
             return;
         };
-        match taken.parts {
+        match parts {
             Some((shell, fd)) if is_refusal(&completion) => {
                 st.set_away(token);
                 refusals.push(Early {
