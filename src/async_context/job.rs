@@ -224,51 +224,69 @@ impl<B> Job<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
     use std::sync::Arc;
+
+    fn fd() -> BorrowedFd<'static> {
+        // SAFETY: standard input is open for the test process's lifetime; nothing is
+        // submitted.
+        unsafe { BorrowedFd::borrow_raw(0) }
+    }
 
     #[test]
     fn a_request_comes_apart_and_back_together() {
-        let file = Arc::new(std::fs::File::open("Cargo.toml").unwrap());
-        let op = Op::read(Arc::clone(&file), vec![0u8; 10], 100)
+        let shared = Arc::new(fd());
+        let op = Op::read(Arc::clone(&shared), vec![0u8; 10], 100)
             .rw_flags(RwfFlags::NOWAIT | RwfFlags::HIPRI)
             .range(2..8)
             .user_data(9);
-        let (shell, fd, bufs) = split(op, true);
-        assert!(matches!(fd, Fd::Held(_)), "an Arc is held");
+        let (shell, held, bufs) = split(op, true);
+        assert!(matches!(held, Fd::Held(_)), "an Arc is held");
         assert_eq!(
             shell.rw_flags,
             RwfFlags::HIPRI,
             "the policy's flag is left out"
         );
-        let again = shell.op(&*file, bufs, true, 3);
+        let again = shell.op(fd(), bufs, true, 3);
         assert_eq!(again.offset(), 103);
         assert_eq!(again.len(), 3, "bytes 5..8 of the buffer");
         assert_eq!(again.rw_flags, RwfFlags::NOWAIT | RwfFlags::HIPRI);
         assert_eq!(again.get_user_data(), 9);
-        let borrowed = Op::read(&*file, vec![0u8; 4], 0);
-        let (_, fd, _) = split(borrowed, false);
-        assert!(matches!(fd, Fd::Lent(n) if n == std::os::fd::AsRawFd::as_raw_fd(&*file)));
+        let (_, lent, _) = split(Op::read(fd(), vec![0u8; 4], 0), false);
+        assert!(matches!(lent, Fd::Lent(0)));
+        drop(held);
+        assert_eq!(Arc::strong_count(&shared), 1, "the shell let the Arc go");
+    }
+
+    #[test]
+    fn a_vectored_request_continues_buffer_by_buffer() {
+        let (shell, _, _) = split(Op::readv(fd(), vec![vec![0u8; 4]], 64), false);
+        let part = shell.plain_part(fd(), vec![0u8; 10], 70, 3);
+        assert_eq!(
+            (part.opcode(), part.offset(), part.len()),
+            (rawaio_abi::IOCB_CMD_PREAD, 70, 7)
+        );
+        assert_eq!(part.target().as_fd().as_raw_fd(), 0);
     }
 
     #[test]
     fn the_final_completion_adds_what_was_done() {
-        let file = std::fs::File::open("Cargo.toml").unwrap();
-        let (shell, _, bufs) = split(Op::read(&file, vec![0u8; 10], 0), false);
-        let job = |done| Job {
-            original: Token {
-                index: 1,
-                generation: 2,
-                context: 3,
-            },
-            shell: Shell {
-                ..shell_copy(&shell)
-            },
-            fd: std::fs::File::open("Cargo.toml").unwrap().into_target(),
-            bufs: Bufs::<Vec<u8>>::None,
-            requested: 10,
-            done,
-            class: None,
-            polls: 0,
+        let job = |done| {
+            let (shell, _, _) = split(Op::read(fd(), vec![0u8; 10], 0), false);
+            Job {
+                original: Token {
+                    index: 1,
+                    generation: 2,
+                    context: 3,
+                },
+                shell,
+                fd: fd().into_target(),
+                bufs: Bufs::<Vec<u8>>::None,
+                requested: 10,
+                done,
+                class: None,
+                polls: 0,
+            }
         };
         assert_eq!(job(4).complete(6).res, 10);
         assert_eq!(
@@ -279,20 +297,5 @@ mod tests {
         assert_eq!(job(0).complete(-11).res, -11);
         let c = job(0).complete(0);
         assert_eq!((c.token().index, c.requested_len()), (1, 10));
-        drop(bufs);
-    }
-
-    fn shell_copy<B>(s: &Shell<B>) -> Shell<B> {
-        Shell {
-            opcode: s.opcode,
-            addr_of: s.addr_of,
-            offset: s.offset,
-            poll_events: s.poll_events,
-            rw_flags: s.rw_flags,
-            ioprio: s.ioprio,
-            user_data: s.user_data,
-            align: s.align,
-            range: s.range,
-        }
     }
 }
