@@ -243,7 +243,14 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 Some(c) => work.push(Work::Step(Box::new(step), c)),
                 None => {
                     if let Some(original) = poll_for {
-                        st.set_away_poll(original, Some(token));
+                        match st.away_state(original) {
+                            AwayState::Wanted => st.set_away_poll(original, Some(token)),
+                            // Its future went (or cancelled it) while the poll was being
+                            // submitted: nobody else will cancel this poll.
+                            AwayState::Gone | AwayState::Cancelled => {
+                                after.work.push(Later::Cancel(token));
+                            }
+                        }
                     }
                     st.register_internal(token, step);
                 }
