@@ -49,8 +49,9 @@ impl<'fd, R: Reactor, B: IoBuf + 'static> Readiness<'fd, R, B> {
     /// Waits until the descriptor has one of the events ready; returns the ready mask.
     ///
     /// # Errors
-    /// The poll's submission error (`EBADF`, ...), the reactor's, or `ECANCELED`-like
-    /// results of a poll cancelled meanwhile (an empty mask comes back as is).
+    /// The poll's submission error (`EBADF`, ...), its completion's, or the reactor's.
+    /// A poll cancelled by the kernel (the context being destroyed) resolves to an empty
+    /// mask.
     pub fn ready(&mut self) -> impl Future<Output = io::Result<PollFlags>> + '_ {
         poll_fn(|cx| self.poll_ready(cx))
     }
