@@ -282,6 +282,13 @@ impl<B: IoBuf> Context<B> {
             .unwrap_or(0) as usize
     }
 
+    /// A copy of the ring's index view, for a flag checked without a lock nor a system
+    /// call (the preemption flag); valid while the context lives, and only in the
+    /// process that created it. `None` when completions are not reaped in user space.
+    pub(crate) fn ring_peek(&self) -> Option<Peek> {
+        self.user_space_peek().copied()
+    }
+
     /// The ring's indices, while user-space reaping is on.
     fn user_space_peek(&self) -> Option<&Peek> {
         if !self.kernel.ring_in_use.load(Ordering::Relaxed) || self.kernel.forked() {

@@ -44,6 +44,21 @@ impl Target<'_> {
     pub fn is_held(&self) -> bool {
         !matches!(self.repr, Repr::Borrowed(_))
     }
+
+    /// The target with the lifetime it really has when it owns or shares the descriptor;
+    /// a borrowing target comes back unchanged. For the async layer, which keeps held
+    /// descriptors of requests it may have to resubmit after they completed.
+    pub(crate) fn into_static(self) -> Result<Target<'static>, Self> {
+        match self.repr {
+            Repr::Owned(fd) => Ok(Target {
+                repr: Repr::Owned(fd),
+            }),
+            Repr::Shared(fd) => Ok(Target {
+                repr: Repr::Shared(fd),
+            }),
+            borrowed @ Repr::Borrowed(_) => Err(Target { repr: borrowed }),
+        }
+    }
 }
 
 impl AsFd for Target<'_> {
