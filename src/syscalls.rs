@@ -101,11 +101,20 @@ pub enum Syscall {
     Fstat,
     /// `ioctl`.
     Ioctl,
+    /// `fstatfs` (`fstatfs64` on 32-bit targets).
+    Fstatfs,
+    /// `timerfd_create`.
+    TimerfdCreate,
+    /// `timerfd_settime` (`timerfd_settime64` on 32-bit targets).
+    TimerfdSettime,
+    /// `clone3` (or `clone`): a thread starts, with the calls the C library makes for it
+    /// (`mmap`, `mprotect`, `rt_sigprocmask`, `set_robust_list`, `rseq`, ...).
+    Clone,
 }
 
 impl Syscall {
     /// Every call some entry point can make.
-    pub const ALL: [Syscall; 23] = [
+    pub const ALL: [Syscall; 27] = [
         Self::IoSetup,
         Self::IoDestroy,
         Self::IoSubmit,
@@ -129,6 +138,10 @@ impl Syscall {
         Self::Statx,
         Self::Fstat,
         Self::Ioctl,
+        Self::Fstatfs,
+        Self::TimerfdCreate,
+        Self::TimerfdSettime,
+        Self::Clone,
     ];
 
     /// The kernel's name for the call's 64-bit form (the name the tables use).
@@ -157,6 +170,10 @@ impl Syscall {
             Self::Statx => "statx",
             Self::Fstat => "fstat",
             Self::Ioctl => "ioctl",
+            Self::Fstatfs => "fstatfs",
+            Self::TimerfdCreate => "timerfd_create",
+            Self::TimerfdSettime => "timerfd_settime",
+            Self::Clone => "clone3",
         }
     }
 
@@ -169,6 +186,8 @@ impl Syscall {
                 Self::Mmap => return &["mmap2"],
                 Self::ClockGettime => return &["clock_gettime64", "clock_gettime"],
                 Self::Fstat => return &["fstat64", "fstatat64"],
+                Self::Fstatfs => return &["fstatfs64"],
+                Self::TimerfdSettime => return &["timerfd_settime64", "timerfd_settime"],
                 _ => {}
             }
         }
@@ -196,6 +215,10 @@ impl Syscall {
             Self::Unlinkat => &["unlinkat"],
             Self::Statx => &["statx"],
             Self::Ioctl => &["ioctl"],
+            Self::Fstatfs => &["fstatfs"],
+            Self::TimerfdCreate => &["timerfd_create"],
+            Self::TimerfdSettime => &["timerfd_settime"],
+            Self::Clone => &["clone3", "clone"],
         }
     }
 
@@ -266,6 +289,9 @@ pub enum When {
     Only64Bit,
     /// Only on 32-bit targets.
     Only32Bit,
+    /// Only for a request the kernel refused to start without blocking (`RWF_NOWAIT`),
+    /// which the async layer finishes another way.
+    Refused,
     /// Only for a request that owns its descriptor (`Op::read(file, ..)` with a `File`
     /// or `OwnedFd` by value), closed once the request is submitted.
     OwnedDescriptor,
@@ -293,6 +319,7 @@ impl When {
             Self::Only64Bit => "64-bit",
             Self::Only32Bit => "32-bit",
             Self::OwnedDescriptor => "owned descriptor",
+            Self::Refused => "refused NOWAIT",
             Self::BudgetSpent => "budget spent",
         }
     }
@@ -534,10 +561,71 @@ pub static RUST: &[EntryPoint] = &[
         ),
         "and the reactor's registration of the eventfd",
     ),
-    rust(
-        "AsyncContext::submit, AsyncContext::submit_batch",
-        &[always(S::IoSubmit), CONTENDED],
+    noted(
+        rust(
+            "AsyncContext::submit, AsyncContext::submit_batch",
+            &[
+                always(S::IoSubmit),
+                call(S::Fcntl, W::Refused),
+                call(S::Fstat, W::Refused),
+                call(S::Fstatfs, W::Refused),
+                call(S::Close, W::Refused),
+                call(S::Clone, W::Refused),
+                call(S::IoSetup, W::Refused),
+                call(S::IoGetevents, W::Refused),
+                call(S::IoDestroy, W::Refused),
+                OWNED,
+                CLOSE_CHECK,
+                CONTENDED,
+            ],
+        ),
+        "a request the kernel refuses to start without blocking (RWF_NOWAIT) is learnt \
+         about (fcntl, fstat, fstatfs), its borrowed descriptor duplicated, and finished by a \
+         poll on the same context or a helper thread, whose first use starts the thread and \
+         its one-request context; AsyncPolicy::as_given() makes none of these calls",
     ),
+    rust("AsyncContext::reserve", &[CONTENDED]),
+    noted(
+        rust(
+            "AsyncContext::readiness, Readiness::ready",
+            &[
+                always(S::IoSubmit),
+                call(S::IoCancel, W::PollRequests),
+                CONTENDED,
+            ],
+        ),
+        "one IOCB_CMD_POLL per wait",
+    ),
+    rust(
+        "reactor::Preemption::new",
+        &[
+            always(S::TimerfdCreate),
+            always(S::TimerfdSettime),
+            always(S::IoSetup),
+            MARKER[0],
+            MARKER[1],
+            MARKER[2],
+            always(S::IoSubmit),
+        ],
+    ),
+    rust("reactor::Preemption::should_yield", &[]),
+    rust(
+        "reactor::Preemption::rearm",
+        &[
+            call(S::IoGetevents, W::ToWait),
+            always(S::Read),
+            always(S::IoSubmit),
+        ],
+    ),
+    rust(
+        "reactor::Preemption::set_period",
+        &[always(S::TimerfdSettime)],
+    ),
+    rust(
+        "drop(reactor::Preemption)",
+        &[always(S::IoDestroy), always(S::Close), CLOSE_CHECK],
+    ),
+    rust("AsyncContext::policy, AsyncContext::stats", &[CONTENDED]),
     noted(
         rust(
             "OpFuture::poll, AsyncContext::reap_ready",
