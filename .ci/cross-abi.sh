@@ -43,7 +43,7 @@ run_target() {
     echo "=== rawaio's syscall-free unit tests and ABI property tests on $target ($qemu)"
     local runner=("CARGO_TARGET_${var}_LINKER=$gcc" "CARGO_TARGET_${var}_RUNNER=$qemu -L $sysroot")
     env "${runner[@]}" cargo test -p rawaio --target "$target" --lib --no-fail-fast -- \
-        ring:: inflight:: buf:: op:: direct:: probe:: sys::ret:: completion:: error::
+        ring:: inflight:: buf:: op:: direct:: probe:: sys::ret:: completion:: error:: syscalls::
     env "${runner[@]}" PROPTEST_CASES=128 \
         cargo test -p rawaio --target "$target" --test prop_abi --no-fail-fast
 }

@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(gcc qemu-user gcc-s390x-linux-gnu gcc-i686-linux-gnu binutils file
     qemu-system-arm qemu-system-misc qemu-system-x86 gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf
     libc6-dev-arm64-cross libc6-dev-s390x-cross libc6-dev-i386-cross libc6-dev-armhf-cross
-    gzip e2fsprogs fio libaio-dev)
+    gzip e2fsprogs fio libaio-dev xfsprogs btrfs-progs jq)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

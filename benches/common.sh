@@ -32,8 +32,8 @@ build_all() {
     floor=$work/aio_floor
     rfloor=$(cargo bench -q --bench floor --features tokio --no-run --message-format=json 2>/dev/null |
         jq -r 'select(.executable != null and .target.name == "floor") | .executable' | tail -1)
-    cargo build -q --release --example aio-bench
-    bench=$PWD/target/release/examples/aio-bench
+    cargo build -q --release -p rawaio-tools --bin aio-bench
+    bench=$PWD/target/release/aio-bench
 }
 
 setup_target() {

@@ -29,8 +29,8 @@ fi
 echo 1G >/sys/block/zram0/disksize
 zram_set_up=1
 
-cargo build -q --release --example aio-bench
-bench=target/release/examples/aio-bench
+cargo build -q --release -p rawaio-tools --bin aio-bench
+bench=target/release/aio-bench
 
 # table TITLE CASE... : each CASE is "label|aio-bench arguments".
 table() {

@@ -14,7 +14,9 @@
 #      one thread per queue slot); batch = min(32, qd) wherever an engine batches;
 #   4. measures the targets of issue #5 again in alternating rounds (qd 128);
 #   5. writes the results to docs/benchmarks.tsv, the tables to docs/benchmarks.md and
-#      IOPS and CPU per I/O against queue depth to docs/benchmarks-<target>.svg;
+#      IOPS and CPU per I/O against queue depth to docs/benchmarks-<target>.svg (drawn by
+#      benches/plot with the plotters crate; `cargo run -p rawaio-bench-plot -- TSV DIR`
+#      redraws them from a TSV without running anything);
 #   6. appends issue 16's targets (benches/targets.sh: the C loop against each rawaio
 #      path in alternating rounds, at qd 128 and qd 1) and the instructions per I/O of
 #      each path (benches/callgrind.sh) to docs/benchmarks.md, unless ISSUE16=0;
@@ -59,8 +61,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building aio-bench and the C floor"
-cargo build -q --release --example aio-bench
-bench=$root/target/release/examples/aio-bench
+cargo build -q --release -p rawaio-tools --bin aio-bench
+bench=$root/target/release/aio-bench
 gcc -O2 -Wall -o "$work/aio_floor" benches/c/aio_floor.c
 floor=$work/aio_floor
 engines="c-floor rawaio"
@@ -195,7 +197,8 @@ when=$(date -u +%Y-%m-%d)
     echo "Written by \`sudo bash benches/run.sh\` on $when: Linux $kernel, $ncpu x $cpu, $fio_version."
     echo "4 KiB O_DIRECT random reads, one thread, ${RUNTIME} s per run, batch = min(32, qd)"
     echo "wherever the engine batches; psync runs one thread per queue slot. CPU per I/O is the"
-    echo "process's user + system time over the I/Os it did. Raw figures: [benchmarks.tsv](benchmarks.tsv)."
+    echo "process's user + system time over the I/Os it did. Raw figures: [benchmarks.tsv](benchmarks.tsv);"
+    echo "the plots are drawn from them by benches/plot (\`cargo run -p rawaio-bench-plot -- docs/benchmarks.tsv docs\`)."
     echo "Engines: **c-floor** is benches/c/aio_floor.c (raw io_submit batches, ring reaping, no"
     echo "bookkeeping); **rawaio** is \`aio-bench --engine rawaio --reap ring\`; **rawaio-fixed** is"
     echo "\`aio-bench --engine fixed\` (a FixedContext slot per queue slot); **fio-libaio-ur** is"
@@ -208,7 +211,7 @@ when=$(date -u +%Y-%m-%d)
         ext4) echo; echo "## 1 GiB file on $(df --output=fstype "$FILE_DIR" | tail -1) ($FILE_DIR)" ;;
         esac
         echo
-        echo "![IOPS and CPU per I/O against queue depth](benchmarks-$t.svg)"
+        echo "![IOPS and CPU time per I/O against the queue depth, one line per engine](benchmarks-$t.svg)"
         for col in 4 5; do
             echo
             if [ "$col" = 4 ]; then echo "IOPS:"; else echo "CPU per I/O (us):"; fi
@@ -269,61 +272,9 @@ when=$(date -u +%Y-%m-%d)
     echo "- An empty non-blocking reap: \`cargo bench --bench micro\` (case \`reap_empty\`)."
 } >"$OUT/benchmarks.md"
 
-# The plots: IOPS (left) and CPU per I/O (right) against queue depth, log2 x axis.
-for t in $TARGETS; do
-    awk -F'\t' -v t="$t" '
-        NR > 1 && $1 == t && $2 != "fio-libaio-default" {
-            if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
-            iops[$2, $3] = $4; cpu[$2, $3] = $5
-            if ($3 > qmax) qmax = $3
-            if ($4 > imax) imax = $4
-            if ($5 > cmax) cmax = $5
-        }
-        function log2(x) { return log(x) / log(2) }
-        function nice(x,   p, f) { p = 10 ^ int(log(x) / log(10)); f = x / p
-            return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p }
-        function panel(x0, title, key, ymax, fmt,   i, q, px, py, pts, k, y) {
-            W = 420; H = 260
-            printf "<g transform=\"translate(%d,40)\">\n", x0
-            printf "<text x=\"%d\" y=\"-12\" text-anchor=\"middle\" font-weight=\"bold\">%s</text>\n", W / 2, title
-            printf "<rect width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", W, H
-            for (k = 0; k <= 5; k++) {
-                y = H - H * k / 5
-                printf "<line x1=\"0\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", W, y, y
-                printf "<text x=\"-6\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\">" fmt "</text>\n", y + 4, ymax * k / 5
-            }
-            for (q = 1; q <= qmax; q *= 2) {
-                px = W * log2(q) / log2(qmax)
-                printf "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"0\" y2=\"%d\" stroke=\"#eee\"/>\n", px, px, H
-                printf "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\">%d</text>\n", px, H + 16, q
-            }
-            printf "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"12\">queue depth</text>\n", W / 2, H + 34
-            for (i = 1; i <= n; i++) {
-                pts = ""
-                for (q = 1; q <= qmax; q *= 2) {
-                    if (!((order[i], q) in iops)) continue
-                    y = key == "iops" ? iops[order[i], q] : cpu[order[i], q]
-                    pts = pts sprintf("%.1f,%.1f ", W * log2(q) / log2(qmax), H - H * y / ymax)
-                }
-                printf "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n", pts, color[i]
-            }
-            printf "</g>\n"
-        }
-        END {
-            split("#d62728 #1f77b4 #17becf #2ca02c #ff7f0e #9467bd #8c564b #7f7f7f", color, " ")
-            imax = nice(imax * 1.05); cmax = nice(cmax * 1.05)
-            printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1040\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", 360 + 18 * int((n + 3) / 4)
-            printf "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-            panel(70, t ": IOPS, 4 KiB random reads", "iops", imax, "%.0f")
-            panel(580, t ": CPU per I/O (us)", "cpu", cmax, "%.2f")
-            for (i = 1; i <= n; i++) {
-                x = 70 + 240 * ((i - 1) % 4); y = 350 + 18 * int((i - 1) / 4)
-                printf "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>\n", x, x + 24, y - 4, y - 4, color[i]
-                printf "<text x=\"%d\" y=\"%d\">%s</text>\n", x + 30, y, order[i]
-            }
-            print "</svg>"
-        }' "$results" >"$OUT/benchmarks-$t.svg"
-done
+# The plots: IOPS (left) and CPU per I/O (right) against queue depth (log-2 axis), one
+# line per engine, drawn by benches/plot (the plotters crate) from the TSV.
+cargo run -q --release -p rawaio-bench-plot -- "$OUT/benchmarks.tsv" "$OUT" >/dev/null
 if [ "${ISSUE16:-1}" != 0 ]; then
     # Each sets up a zram device of its own.
     {

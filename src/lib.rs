@@ -16,7 +16,9 @@
 //!   whole transfers and a flush that covers a batch.
 //! - [`AsyncContext`]: the same requests as futures, on tokio (feature `tokio`), async-io
 //!   (feature `async-io`) or any runtime whose reactor can wait for a file descriptor
-//!   ([`reactor::Reactor`]); no helper threads.
+//!   ([`reactor::Reactor`]). Requests that would block `io_submit` never block the
+//!   executor ([`AsyncPolicy`]); [`AsyncContext::reserve`] waits for room;
+//!   [`AsyncContext::readiness`] and [`reactor::Preemption`] are reactor building blocks.
 //! - [`direct`], [`eventfd`], [`probe`]: `O_DIRECT` alignment, completion notification,
 //!   and what the running kernel supports.
 //! - [`sys`]: the raw system calls, `unsafe`, returning `Result<_, Errno>`.
@@ -89,6 +91,7 @@ pub mod probe;
 pub mod raw;
 pub mod reactor;
 pub mod sys;
+pub mod syscalls;
 
 mod async_context;
 mod context;
@@ -100,7 +103,9 @@ mod request;
 mod ring;
 mod slots;
 
-pub use async_context::{AsyncContext, OpFuture};
+pub use async_context::{
+    AsyncContext, AsyncPolicy, AsyncStats, OpFuture, Permit, Readiness, Reserve, RwMode,
+};
 pub use context::{Context, FixedContext, Flush, Incomplete, Options, Rejected, Submitted};
 pub use direct::DioAlign;
 pub use error::{Budget, Error, InvalidOp};

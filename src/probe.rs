@@ -77,7 +77,7 @@ use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -522,13 +522,59 @@ pub fn probe_kernel() -> io::Result<Features> {
     result
 }
 
+/// Whether the file system holding the directory `dir` accepts `O_DIRECT`: opens a new
+/// file there with it (unlinked at once). tmpfs accepts it from Linux 6.6; most disk file
+/// systems always have.
+///
+/// # Errors
+///
+/// Those of creating the file other than the `EINVAL` that means "no direct I/O here"
+/// (`EACCES`, `ENOENT`, `ENOSPC`, ...), and of removing it.
+///
+/// # Examples
+///
+/// ```
+/// let direct = rawaio::probe::direct_io_in("/dev/shm")?;
+/// println!("tmpfs takes O_DIRECT: {direct}");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[doc(alias = "O_DIRECT")]
+pub fn direct_io_in(dir: impl AsRef<Path>) -> io::Result<bool> {
+    let path = temp_path_in(dir.as_ref());
+    let opened = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(OFlags::DIRECT.bits() as i32)
+        .open(&path);
+    match opened {
+        Ok(file) => {
+            std::fs::remove_file(&path)?;
+            drop(file);
+            Ok(true)
+        }
+        Err(e) if e.raw_os_error() == Some(Errno::INVAL.raw_os_error()) => {
+            // Some file systems create the file before they refuse the flag.
+            let _ = std::fs::remove_file(&path);
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// A fresh path in the temporary directory.
 fn temp_path() -> PathBuf {
+    temp_path_in(&std::env::temp_dir())
+}
+
+/// A fresh path in `dir`.
+fn temp_path_in(dir: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    std::env::temp_dir().join(format!(
+    dir.join(format!(
         ".rawaio-probe-{}-{}-{nanos}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)

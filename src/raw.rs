@@ -109,8 +109,8 @@ impl std::fmt::Debug for RingView {
 ///
 /// A child inherits its parent's ring mappings, but every AIO call on an inherited
 /// context fails with `EINVAL`, and reaping from the ring in user space would steal the
-/// parent's completions. The marker is one private page marked `MADV_WIPEONFORK`
-/// (Linux 4.14): the kernel hands a child that page zeroed.
+/// parent's completions. The marker is a private page marked `MADV_WIPEONFORK`
+/// (Linux 4.14), one per process: the kernel hands a child that page zeroed.
 ///
 /// # Examples
 /// ```
@@ -123,8 +123,10 @@ pub struct ForkMarker {
 
 impl ForkMarker {
     /// A new marker, or `None` when the kernel lacks `MADV_WIPEONFORK` or the page
-    /// cannot be mapped. Costs two system calls (`mmap`, `madvise`); dropping it a third
-    /// (`munmap`).
+    /// cannot be mapped. The first marker (or context) of a process, and the first in
+    /// each `fork` child, costs two system calls (`mmap`, `madvise`) for a page that
+    /// every later one shares and that is never unmapped; later markers, and dropping
+    /// any, cost none.
     pub fn new() -> Option<Self> {
         ForkGuard::new().map(|guard| Self { guard })
     }

@@ -14,6 +14,9 @@
 //!
 //! Any other runtime that can wait for a file descriptor to become readable can drive an
 //! `AsyncContext` through its own implementation; see [`Reactor`].
+//!
+//! [`Preemption`] is a building block for such runtimes: a "time slice over" flag read
+//! from a second AIO context's completion ring, without a system call.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -21,8 +24,11 @@ use std::task::{Context, Poll};
 
 #[cfg(feature = "async-io")]
 mod async_io;
+mod preempt;
 #[cfg(feature = "tokio")]
 mod tokio;
+
+pub use self::preempt::Preemption;
 
 #[cfg(feature = "async-io")]
 pub use self::async_io::AsyncIo;

@@ -111,3 +111,48 @@ fn polling_after_completion_is_an_error() {
 fn contexts_are_shareable_and_futures_spawnable() {
     s::assert_handle_and_future_traits::<AsyncIo>();
 }
+
+/// async-io's timer, as the ticker's sleep.
+async fn sleep(d: Duration) {
+    async_io::Timer::after(d).await;
+}
+
+#[test]
+fn the_executor_keeps_ticking_while_requests_that_would_block_are_awaited() {
+    let mut blockers = s::never_block::Blockers::<AsyncIo>::new();
+    run(s::never_block::while_ticking(
+        "async-io, block_on",
+        sleep,
+        Box::pin(s::never_block::every_blocking_kind(&mut blockers)),
+    ));
+}
+
+#[test]
+fn the_as_given_policy_adds_no_flag_and_starts_no_thread() {
+    run(s::never_block::as_given_starts_nothing::<AsyncIo>());
+}
+
+#[test]
+fn a_socket_read_waiting_for_readiness_can_be_cancelled() {
+    run(s::never_block::a_read_waiting_for_readiness_can_be_cancelled::<AsyncIo>());
+}
+
+#[test]
+fn futures_of_refused_requests_dropped_anywhere_free_each_buffer_once() {
+    run(s::never_block::futures_of_refused_requests_dropped_anywhere::<AsyncIo>());
+}
+
+#[test]
+fn ten_thousand_direct_reads_from_one_task_through_a_context_of_32() {
+    run(s::backpressure::ten_thousand_from_one_task::<AsyncIo>(true));
+}
+
+#[test]
+fn submit_past_the_capacity_is_refused_and_reserve_waits() {
+    run(s::backpressure::past_the_capacity::<AsyncIo>());
+}
+
+#[test]
+fn readiness_is_rearmed_per_wait() {
+    run(s::readiness_is_rearmed_per_wait::<AsyncIo>());
+}

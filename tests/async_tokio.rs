@@ -256,11 +256,110 @@ fn futures_and_context_dropped_after_the_runtime_are_fine() {
             std::task::Poll::Pending => panic!("a read on tmpfs completes in io_submit"),
         }
     }
-    assert!(matches!(
-        s::poll_once(&mut polls[0]),
-        std::task::Poll::Ready(Err(_))
-    ));
+    match s::poll_once(&mut polls[0]) {
+        std::task::Poll::Ready(Err(e)) => {
+            let message = e.to_string();
+            assert!(
+                message.starts_with("rawaio::AsyncContext") && message.contains("shut down"),
+                "not a clear error of rawaio's: {message}"
+            );
+        }
+        other => panic!("a poll whose runtime is gone: {other:?}"),
+    }
     drop(polls);
     s::settle(&ctx);
     drop(ctx);
+}
+
+#[test]
+fn the_executor_keeps_ticking_while_requests_that_would_block_are_awaited() {
+    run(current_thread(), async {
+        let mut blockers = s::never_block::Blockers::<Tokio>::new();
+        s::never_block::while_ticking(
+            "tokio, current-thread runtime",
+            tokio::time::sleep,
+            Box::pin(s::never_block::every_blocking_kind(&mut blockers)),
+        )
+        .await;
+    });
+}
+
+#[test]
+fn requests_that_would_block_on_a_multi_threaded_runtime() {
+    run(multi_thread(), async {
+        let mut blockers = s::never_block::Blockers::<Tokio>::new();
+        s::never_block::every_blocking_kind(&mut blockers).await;
+    });
+}
+
+#[test]
+fn the_as_given_policy_adds_no_flag_and_starts_no_thread() {
+    run(
+        current_thread(),
+        s::never_block::as_given_starts_nothing::<Tokio>(),
+    );
+}
+
+#[test]
+fn without_helper_threads_the_refusal_is_the_answer() {
+    run(
+        current_thread(),
+        s::never_block::no_helpers_means_the_refusal_is_the_answer::<Tokio>(),
+    );
+}
+
+#[test]
+fn a_socket_read_waiting_for_readiness_can_be_cancelled() {
+    run(
+        current_thread(),
+        s::never_block::a_read_waiting_for_readiness_can_be_cancelled::<Tokio>(),
+    );
+}
+
+#[test]
+fn futures_of_refused_requests_dropped_anywhere_free_each_buffer_once() {
+    run(
+        current_thread(),
+        s::never_block::futures_of_refused_requests_dropped_anywhere::<Tokio>(),
+    );
+}
+
+#[test]
+fn ten_thousand_direct_reads_from_one_task_through_a_context_of_32() {
+    run(
+        current_thread(),
+        s::backpressure::ten_thousand_from_one_task::<Tokio>(true),
+    );
+}
+
+#[test]
+fn ten_thousand_cached_reads_from_one_task_through_a_context_of_32() {
+    run(
+        current_thread(),
+        s::backpressure::ten_thousand_from_one_task::<Tokio>(false),
+    );
+}
+
+#[test]
+fn submit_past_the_capacity_is_refused_and_reserve_waits() {
+    run(
+        current_thread(),
+        s::backpressure::past_the_capacity::<Tokio>(),
+    );
+}
+
+#[test]
+fn readiness_is_rearmed_per_wait() {
+    run(
+        current_thread(),
+        s::readiness_is_rearmed_per_wait::<Tokio>(),
+    );
+}
+
+#[test]
+fn without_the_policy_submit_blocks_and_with_it_it_does_not() {
+    run(
+        current_thread(),
+        s::never_block::as_given_blocks_in_submit_and_the_default_does_not::<Tokio>(),
+    );
 }

@@ -159,10 +159,13 @@ fn assert_regular_file_basics(features: &Features, what: &str) {
 fn tmpfs_file_opcodes_and_flags() {
     let file = TempFile::new(&tmpfs_dir(), b"tmpfs");
     for direct in [false, true] {
-        let Some(f) = file.open(true, true, direct) else {
-            println!("skipped: this tmpfs refuses O_DIRECT (Linux 6.6+ accepts it)");
+        if direct && !rawaio::probe::direct_io_in(tmpfs_dir()).unwrap() {
+            println!("skipped: probe::direct_io_in: this tmpfs refuses O_DIRECT (Linux 6.6+)");
             continue;
-        };
+        }
+        let f = file
+            .open(true, true, direct)
+            .expect("probe::direct_io_in said yes");
         let features = probe_file(&f, SYNC).unwrap();
         let what = format!("tmpfs, {}", if direct { "O_DIRECT" } else { "buffered" });
         println!("{what}:\n{features}");
@@ -413,4 +416,51 @@ fn an_unknown_rwf_bit_is_refused_with_eopnotsupp_at_submission() {
         let rejected = ctx.submit(op.rw_flags(unknown)).unwrap_err();
         assert_eq!(rejected.error.errno(), Some(Errno::OPNOTSUPP));
     }
+}
+
+/// The `RWF_*` names of `flags`, `|`-separated (`-` for none).
+fn flag_names(flags: RwfFlags) -> String {
+    let names: Vec<&str> = flags.iter_names().map(|(n, _)| n).collect();
+    if names.is_empty() {
+        "-".into()
+    } else {
+        names.join("|")
+    }
+}
+
+/// Prints what `probe_kernel` and `direct_io_in` find on this kernel as one line,
+/// `note: probe: key=value ...`, which the qemu-system runner (.ci/qemu) collects into
+/// docs/abi.md's probe table; and checks the answers that follow from the version alone.
+#[test]
+fn record_for_the_probe_table() {
+    let f = probe_kernel().expect("probe_kernel");
+    let tmpfs_direct = rawaio::probe::direct_io_in(tmpfs_dir()).expect("direct_io_in");
+    let yes = |s: Option<Support>| match s {
+        Some(s) if s.is_supported() => "yes",
+        Some(_) => "no",
+        None => "?",
+    };
+    // On a line of its own: libtest prints `test NAME ... ` without a newline first.
+    println!(
+        "\nnote: probe: poll={} fsync={} fdsync={} preadv={} pwritev={} rwf-read={} \
+         rwf-write={} tmpfs-direct={}",
+        yes(Some(f.opcodes.poll)),
+        yes(f.opcodes.fsync),
+        yes(f.opcodes.fdsync),
+        yes(Some(f.opcodes.preadv)),
+        yes(Some(f.opcodes.pwritev)),
+        flag_names(f.read_flags),
+        flag_names(f.write_flags),
+        if tmpfs_direct { "yes" } else { "no" }
+    );
+    let (major, minor) = kernel_version();
+    assert_eq!(
+        tmpfs_direct,
+        (major, minor) >= (6, 6),
+        "tmpfs takes O_DIRECT exactly from Linux 6.6"
+    );
+    assert!(
+        f.opcodes.poll.is_supported(),
+        "POLL: every kernel since 4.18"
+    );
 }

@@ -172,10 +172,13 @@ fn interrupt<T: Send + 'static>(
     let (res_tx, res_rx) = mpsc::channel();
     let done2 = Arc::clone(&done);
     let handle = std::thread::spawn(move || {
+        HITS.with(|h| h.set(0));
+        // Started before the thread says it is ready, so that the delay (counted from the
+        // ready message) never ends before `start + delay`, however late this thread is
+        // scheduled (a qemu-system guest under TCG).
+        let start = Instant::now();
         // SAFETY: pthread_self has no preconditions.
         tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
-        HITS.with(|h| h.set(0));
-        let start = Instant::now();
         let result = call();
         let elapsed = start.elapsed();
         let hits = HITS.with(Cell::get);

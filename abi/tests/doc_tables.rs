@@ -67,8 +67,9 @@ fn syscall_table_matches_the_crate() {
     assert_eq!(arches_documented, known, "every architecture has a row");
 }
 
-/// The arches `.ci/qemu-kernels.sh` boots, by their row names.
-const BOOTED_UNDER_QEMU: [&str; 4] = ["x86", "aarch64", "arm", "s390x"];
+/// The arches `.ci/qemu-kernels.sh` boots, by their row names (x86_64's row also names
+/// the CI host).
+const BOOTED_UNDER_QEMU: [&str; 6] = ["x86", "aarch64", "arm", "s390x", "powerpc64", "riscv64"];
 
 /// Whether `s` holds a date written YYYY-MM-DD.
 fn has_date(s: &str) -> bool {
@@ -107,6 +108,10 @@ fn real_kernel_column_says_which_kernel_and_when() {
             );
         } else if row[0] == "x86_64" {
             assert!(cell.starts_with("every CI run"), "x86_64: {cell:?}");
+            assert!(
+                cell.contains("qemu-system") && has_date(cell),
+                "x86_64: {cell:?} names no qemu-system run"
+            );
         } else {
             assert_eq!(cell, "-", "{}: not verified on a real kernel yet", row[0]);
         }
@@ -136,4 +141,124 @@ fn native_row_matches_this_target() {
         row[5]
     );
     assert_eq!(row[2], (usize::BITS).to_string());
+}
+
+/// The data rows of the table between `<!-- begin NAME -->` and `<!-- end NAME -->`.
+fn marked_rows(name: &str) -> Vec<Vec<String>> {
+    let doc = include_str!("../../docs/abi.md");
+    let begin = format!("<!-- begin {name} -->\n");
+    let start = doc
+        .find(&begin)
+        .unwrap_or_else(|| panic!("docs/abi.md has no {begin:?}"));
+    let rest = &doc[start + begin.len()..];
+    let end = rest.find("<!-- end").expect("the section ends");
+    rest[..end]
+        .lines()
+        .skip(2)
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// `(major, minor)` of a kernel release such as `6.12.118+deb13-amd64`.
+fn version(release: &str) -> (u32, u32) {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// The kernel series of each Debian release the runner boots.
+const RELEASES: [(&str, (u32, u32)); 3] = [
+    ("bullseye", (5, 10)),
+    ("bookworm", (6, 1)),
+    ("trixie", (6, 12)),
+];
+
+#[test]
+fn kernel_runs_cover_six_architectures_and_three_releases() {
+    let rows = marked_rows("runs");
+    let mut arches = std::collections::BTreeSet::new();
+    for row in &rows {
+        assert_eq!(row.len(), 11, "{row:?}");
+        let series = RELEASES
+            .iter()
+            .find(|r| r.0 == row[1])
+            .unwrap_or_else(|| panic!("{row:?}: not a release the runner boots"))
+            .1;
+        assert_eq!(
+            version(&row[2]),
+            series,
+            "{row:?}: the release's kernel series"
+        );
+        let passed: u32 = row[4].parse().expect("a count");
+        assert!(passed > 100, "{row:?}: the whole suite ran");
+        assert_eq!(row[5], "0", "{row:?}: nothing failed");
+        assert!(has_date(&row[10]), "{row:?}");
+        arches.insert(row[0].clone());
+    }
+    assert!(arches.len() >= 6, "six architectures: {arches:?}");
+    for arch in ["x86_64", "aarch64"] {
+        for (release, _) in RELEASES {
+            assert!(
+                rows.iter().any(|r| r[0] == arch && r[1] == release),
+                "{arch} on Debian {release}'s kernel"
+            );
+        }
+    }
+}
+
+/// When each `RWF_*` flag arrived (`include/uapi/linux/fs.h`, the crate's docs).
+const RWF_SINCE: [(&str, (u32, u32)); 9] = [
+    ("HIPRI", (4, 6)),
+    ("DSYNC", (4, 7)),
+    ("SYNC", (4, 7)),
+    ("NOWAIT", (4, 14)),
+    ("APPEND", (4, 16)),
+    ("NOAPPEND", (6, 9)),
+    ("ATOMIC", (6, 11)),
+    ("DONTCACHE", (6, 14)),
+    ("NOSIGNAL", (6, 18)),
+];
+
+#[test]
+fn probe_table_agrees_with_each_kernel_version() {
+    let runs = marked_rows("runs");
+    let probes = marked_rows("probe");
+    assert_eq!(probes.len(), runs.len(), "a probe row for every run");
+    for row in &probes {
+        assert_eq!(row.len(), 10, "{row:?}");
+        let run = runs
+            .iter()
+            .find(|r| r[0] == row[0] && r[1] == row[1])
+            .unwrap_or_else(|| panic!("{row:?}: no such run"));
+        assert_eq!(run[2], row[2], "the same kernel");
+        let v = version(&row[2]);
+        for col in 3..7 {
+            assert_eq!(
+                row[col], "yes",
+                "{row:?}: POLL, FSYNC, FDSYNC, vectored since 4.18"
+            );
+        }
+        for col in [7, 8] {
+            for flag in row[col].split(", ").filter(|f| *f != "-") {
+                let since = RWF_SINCE
+                    .iter()
+                    .find(|(n, _)| *n == flag)
+                    .unwrap_or_else(|| panic!("{row:?}: unknown flag {flag}"))
+                    .1;
+                assert!(v >= since, "{row:?}: RWF_{flag} accepted before {since:?}");
+            }
+            assert!(
+                row[col].contains("HIPRI") && row[col].contains("DSYNC"),
+                "{row:?}"
+            );
+        }
+        let direct = if v >= (6, 6) { "yes" } else { "no" };
+        assert_eq!(row[9], direct, "{row:?}: tmpfs O_DIRECT exactly from 6.6");
+    }
 }

@@ -16,8 +16,12 @@
 #![cfg(all(target_os = "linux", rawaio_native))]
 
 mod common;
+#[path = "../../tests/sandbox/mod.rs"]
+mod sandbox;
 
 use common::{assert_success, command_from_env, compile};
+use rawaio::syscalls::Syscall;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -81,6 +85,15 @@ enum Link {
 
 /// Compiles `c/<name>.c` linked as `link`, runs it, and checks it passed.
 fn run(name: &str, link: Link) {
+    let binary = build_program(name, link);
+    let mut command = Command::new(&binary);
+    command.env("RAWAIO_TEST_DIR", env!("CARGO_TARGET_TMPDIR"));
+    let output = command.output().expect("running the C test");
+    check_passed(name, link, &command, &output);
+}
+
+/// Compiles `c/<name>.c` linked as `link`; returns the program's path.
+fn build_program(name: &str, link: Link) -> PathBuf {
     let lib = library_dir();
     let cc = command_from_env("RAWAIO_CAPI_CC", "cc");
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("capi-c");
@@ -112,11 +125,12 @@ fn run(name: &str, link: Link) {
         }
     }
     compile(&cc, &args, &binary);
+    binary
+}
 
-    let mut command = Command::new(&binary);
-    command.env("RAWAIO_TEST_DIR", env!("CARGO_TARGET_TMPDIR"));
-    let output = command.output().expect("running the C test");
-    assert_success(&command, &output);
+/// Checks that a C test program exited 0 and printed its PASS line.
+fn check_passed(name: &str, link: Link, command: &Command, output: &std::process::Output) {
+    assert_success(command, output);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout
@@ -145,6 +159,57 @@ macro_rules! c_tests {
 }
 
 c_tests!(api, epoll, sum, fork, threads);
+
+/// `c/seccomp.c` under a seccomp filter that answers `io_pgetevents` (and
+/// `io_pgetevents_time64`) with `errno`: every wait through `io_getevents`,
+/// `io_queue_run` and `io_queue_wait` works, and `io_pgetevents` fails with that errno.
+/// The filter is installed between `fork` and `exec` (filters survive `exec`).
+fn under_pgetevents_filter(errno: i32, link: Link) {
+    if !sandbox::CAN_FILTER {
+        println!("skipped: no seccomp filter builder for this target (see tests/sandbox)");
+        return;
+    }
+    let binary = build_program("seccomp", link);
+    let numbers: Vec<i64> = [Syscall::IoPgetevents, Syscall::IoPgeteventsTime64]
+        .iter()
+        .filter_map(|s| s.number())
+        .map(i64::from)
+        .collect();
+    let filter = sandbox::Filter::deny(&numbers, errno);
+    let mut command = Command::new(&binary);
+    command
+        .env("RAWAIO_TEST_DIR", env!("CARGO_TARGET_TMPDIR"))
+        .env("RAWAIO_EXPECT_ERRNO", errno.to_string());
+    // SAFETY: the hook makes two system calls (prctl, seccomp) and allocates nothing.
+    unsafe { command.pre_exec(move || filter.install()) };
+    let output = match command.output() {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+            println!("skipped: the kernel has no seccomp filters ({e})");
+            return;
+        }
+        other => other.expect("running the C test under the filter"),
+    };
+    check_passed("seccomp", link, &command, &output);
+}
+
+mod seccomp {
+    use super::{Link, under_pgetevents_filter};
+
+    #[test]
+    fn io_pgetevents_answering_eperm_shared() {
+        under_pgetevents_filter(libc::EPERM, Link::Shared);
+    }
+
+    #[test]
+    fn io_pgetevents_answering_enosys_shared() {
+        under_pgetevents_filter(libc::ENOSYS, Link::Shared);
+    }
+
+    #[test]
+    fn io_pgetevents_answering_eperm_static() {
+        under_pgetevents_filter(libc::EPERM, Link::Static);
+    }
+}
 
 /// The symbols and versions libaio exports, as `nm -D --with-symbol-versions` shows them.
 const LIBAIO_SYMBOLS: [&str; 13] = [

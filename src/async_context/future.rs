@@ -1,6 +1,8 @@
 //! [`OpFuture`]: the completion of one request of an [`AsyncContext`].
 
 use super::AsyncContext;
+use super::drive::{Me, Mine};
+use super::waiters::After;
 use crate::reactor::Reactor;
 use crate::request::buf::IoBuf;
 use crate::request::completion::{Completion, Token};
@@ -18,31 +20,45 @@ use std::task::{self, Poll};
 /// when it completes). It is `Send`, `'static` and `Unpin`.
 ///
 /// Dropping it before it resolves never frees the buffers while the kernel may use them:
-/// the context keeps them until the completion is reaped, then drops them. Dropping the
-/// future of a `POLL` request cancels the request (`io_cancel`).
+/// the context (or the helper thread that resubmitted the request) keeps them until the
+/// completion is reaped, then drops them. Dropping the future of a `POLL` request cancels
+/// the request (`io_cancel`), as does dropping the future of a read or write that waits
+/// for its file's readiness after a refusal.
 #[must_use = "the completion, and the buffers, come back only through the future"]
-pub struct OpFuture<R: Reactor, B: IoBuf = Vec<u8>> {
+pub struct OpFuture<R: Reactor, B: IoBuf + 'static = Vec<u8>> {
     pub(super) ctx: AsyncContext<R, B>,
     /// `None` once resolved.
     pub(super) token: Option<Token>,
     pub(super) cancel_on_drop: bool,
 }
 
-impl<R: Reactor, B: IoBuf> OpFuture<R, B> {
+impl<R: Reactor, B: IoBuf + 'static> OpFuture<R, B> {
     /// The request's token (the one its [`Completion`] carries).
     pub fn token(&self) -> Option<Token> {
         self.token
     }
 
-    /// Cancels the request (`io_cancel`): only `POLL` requests can be cancelled; the
-    /// future then resolves to a completion with result 0.
+    /// Cancels the request (`io_cancel`): only `POLL` requests can be cancelled, and
+    /// reads and writes that wait for their file's readiness after the kernel refused
+    /// them (a socket read with no data yet). The future then resolves to a completion
+    /// with result 0 (a poll) or `ECANCELED` (a read or write, with its buffers).
     ///
     /// # Errors
     /// `EINVAL` when the request cannot be cancelled or has completed, or the future has
     /// resolved.
     #[doc(alias = "io_cancel")]
     pub fn cancel(&self) -> Result<(), Errno> {
-        self.ctx.inner.ctx.cancel(self.token.ok_or(Errno::INVAL)?)
+        let token = self.token.ok_or(Errno::INVAL)?;
+        let inner = &self.ctx.inner;
+        match inner.ctx.cancel(token) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let poll = inner.shared.lock().cancel_away(token).map_err(|()| e)?;
+                // EINVAL: the poll completed meanwhile, and its step sees the cancellation.
+                let _ = inner.ctx.cancel(poll);
+                Ok(())
+            }
+        }
     }
 
     /// Forgets this future's claim: the request stays in flight, and its buffers are
@@ -52,9 +68,10 @@ impl<R: Reactor, B: IoBuf> OpFuture<R, B> {
             return;
         };
         let inner = &self.ctx.inner;
+        let mut after = After::new();
         let (garbage, was_waiting, needs_arming) = {
-            let mut st = inner.waiters.lock();
-            let (garbage, was_waiting) = st.abandon(token);
+            let mut st = inner.shared.lock();
+            let (garbage, was_waiting) = st.abandon(token, &mut after);
             (garbage, was_waiting, st.needs_arming())
         };
         drop(garbage);
@@ -62,13 +79,14 @@ impl<R: Reactor, B: IoBuf> OpFuture<R, B> {
             // EINVAL: it completed meanwhile; its completion is dropped when reaped.
             let _ = inner.ctx.cancel(token);
         }
+        inner.run_after(after);
         if needs_arming {
             inner.arm();
         }
     }
 }
 
-impl<R: Reactor, B: IoBuf> Future for OpFuture<R, B> {
+impl<R: Reactor, B: IoBuf + 'static> Future for OpFuture<R, B> {
     type Output = io::Result<Completion<B>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
@@ -78,12 +96,12 @@ impl<R: Reactor, B: IoBuf> Future for OpFuture<R, B> {
                 "rawaio::OpFuture polled after it resolved",
             )));
         };
-        match this.ctx.inner.drive(Some(token), Some(cx.waker())) {
-            Ok(Some(completion)) => {
+        match this.ctx.inner.drive(Me::Op(token), Some(cx.waker())) {
+            Ok(Some(Mine::Completion(completion))) => {
                 this.token = None;
                 Poll::Ready(Ok(completion))
             }
-            Ok(None) => Poll::Pending,
+            Ok(_) => Poll::Pending,
             Err(e) => {
                 this.abandon();
                 Poll::Ready(Err(e))
@@ -92,13 +110,13 @@ impl<R: Reactor, B: IoBuf> Future for OpFuture<R, B> {
     }
 }
 
-impl<R: Reactor, B: IoBuf> Drop for OpFuture<R, B> {
+impl<R: Reactor, B: IoBuf + 'static> Drop for OpFuture<R, B> {
     fn drop(&mut self) {
         self.abandon();
     }
 }
 
-impl<R: Reactor, B: IoBuf> fmt::Debug for OpFuture<R, B> {
+impl<R: Reactor, B: IoBuf + 'static> fmt::Debug for OpFuture<R, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpFuture")
             .field("token", &self.token)

@@ -1,16 +1,18 @@
 //! [`AsyncContext`]: completions as futures, driven by any reactor through the context's
-//! eventfd, reaped from the ring in user space, without helper threads.
+//! eventfd, reaped from the ring in user space; requests that would block the executor
+//! finished elsewhere.
 //!
 //! # How it works
 //!
 //! The context is a [`Context`] created with an eventfd ([`Options::eventfd`]): every
 //! request bumps it on completion, after its event is in the ring. Each submitted request
 //! gets an entry in a table of waiters, at the index of the slot its [`Token`] names
-//! ([`waiters`]); its [`OpFuture`] leaves its task's waker there. Whoever polls (any future, on any thread) reaps everything the
-//! ring holds and delivers each completion to its entry, waking the task that waits for
-//! it. A future whose completion is not there yet asks the [`Reactor`] to watch the
-//! eventfd, with the context's own waker: when the eventfd becomes readable, that waker
-//! wakes one waiting future, which reaps and delivers for everyone.
+//! ([`waiters`]); its [`OpFuture`] leaves its task's waker there. Whoever polls (any
+//! future, on any thread) reaps everything the ring holds and delivers each completion
+//! to its entry, waking the task that waits for it. A future whose completion is not
+//! there yet asks the [`Reactor`] to watch the eventfd, with the context's own waker:
+//! when the eventfd becomes readable, that waker wakes one waiting task, which reaps and
+//! delivers for everyone.
 //!
 //! No wake-up is lost:
 //! - the eventfd is drained (its counter read and reset) before the ring is reaped, and the
@@ -22,38 +24,89 @@
 //! - all reaping happens under one lock, so no reaper ever skips the ring because another
 //!   holds it.
 //!
-//! Dropping a future never frees its buffers: they stay in the [`Context`]'s in-flight
-//! table until the completion is reaped, and are then dropped; the context itself is
-//! destroyed (which waits for every request in flight) only when the last handle and the
-//! last future are gone. Dropping the future of a `POLL` request also cancels it.
+//! # Requests that would block
+//!
+//! Under the [`AsyncPolicy`], reads and writes carry `RWF_NOWAIT`. A request the kernel
+//! refuses inside `io_submit` (refused outright, or completed there with `EAGAIN`, or cut
+//! short) is seen by its submitter before `submit` returns, while the request's
+//! descriptor is still open for sure: the submitter takes it apart ([`job`]) and finishes
+//! it by an internal readiness poll and a resubmission on this context ([`route`]), or on
+//! a helper thread ([`helpers`]). Its future then finds its completion in the waiters'
+//! map of requests away from their slot.
+//!
+//! # Buffers
+//!
+//! Dropping a future never frees its buffers while the kernel may use them: they stay in
+//! the [`Context`]'s in-flight table (or a helper's) until the completion is reaped, and
+//! are then dropped; the context itself is destroyed (which waits for every request in
+//! flight) only when the last handle and the last future are gone. Buffers that no
+//! kernel holds (a refused request waiting for readiness) belong to the waiters' table.
+//! Dropping the future of a `POLL` request also cancels it.
 
+mod drive;
 mod future;
+mod helpers;
+mod job;
+mod policy;
+mod readiness;
+mod reserve;
+mod route;
+mod submit;
 mod waiters;
 
 pub use future::OpFuture;
+pub use policy::{AsyncPolicy, AsyncStats, RwMode};
+pub use readiness::Readiness;
+pub use reserve::{Permit, Reserve};
 
 use crate::context::{Context, Options, Rejected, Submitted};
 use crate::reactor::Reactor;
 use crate::request::buf::IoBuf;
-use crate::request::completion::{Completion, Token};
+use crate::request::completion::Token;
+use crate::request::fd::IntoTarget;
 use crate::request::op::Op;
+use helpers::Pool;
+use policy::{Counters, Hints};
 use rawaio_abi::IOCB_CMD_POLL;
+use rustix::event::PollFlags;
+use rustix::io::Errno;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{self, Poll, Waker};
-use waiters::{AfterReap, State, Waiters};
+use std::task::Waker;
+use submit::Taken;
+use waiters::{Counts, State, Waiters};
 
 /// An AIO context whose requests complete as futures, on any runtime whose reactor can
-/// wait for a file descriptor (see [`Reactor`]).
+/// wait for a file descriptor (see [`Reactor`]), and whose futures never block the
+/// executor that polls them.
 ///
 /// [`submit`](Self::submit) hands the request to the kernel at once and returns an
-/// [`OpFuture`] that resolves to the request's [`Completion`]: its result and its buffers.
-/// Readiness comes from the context's eventfd through the reactor `R`; completions are
-/// reaped from the kernel's ring in user space, by whichever task polls first, and handed
-/// to the tasks waiting for them. No thread is started.
+/// [`OpFuture`] that resolves to the request's [`Completion`](crate::Completion): its
+/// result and its buffers. Readiness comes from the context's eventfd through the
+/// reactor `R`; completions are reaped from the kernel's ring in user space, by whichever
+/// task polls first, and handed to the tasks waiting for them.
+///
+/// **Requests that would block.** `io_submit` runs some requests to their end in the
+/// calling thread (see [`Context::submit`]): a buffered read of data not in the page
+/// cache, a read of an empty pipe or socket. Under the default [`AsyncPolicy`] the
+/// context submits reads and writes with `RWF_NOWAIT`, and finishes what the kernel
+/// refuses without blocking the caller: a pipe or socket after an `IOCB_CMD_POLL` says
+/// it is ready, a file on a helper thread of a small bounded pool. The future resolves as
+/// usual, buffers and all; [`stats`](Self::stats) counts which path each request took.
+/// [`AsyncPolicy::as_given`] turns this off (no thread, ever) for programs that only do
+/// `O_DIRECT`.
+///
+/// **Backpressure.** The context accepts at most [`requested_size`](Self::requested_size)
+/// requests at once, the number the kernel guarantees room for. `submit` refuses one
+/// more with `EAGAIN`; [`reserve`](Self::reserve) waits for room instead.
+///
+/// **Readiness.** [`readiness`](Self::readiness) waits for any pollable descriptor
+/// (socket, pipe, eventfd, timerfd) through `IOCB_CMD_POLL`, on the same context as the
+/// file I/O.
 ///
 /// `AsyncContext` is a cheap handle (`Clone`, `Send`, `Sync`): one context serves any
 /// number of tasks, on one thread or many. Its futures own a handle too, so they are
@@ -91,36 +144,47 @@ use waiters::{AfterReap, State, Waiters};
 /// # #[cfg(not(feature = "tokio"))]
 /// # fn main() {}
 /// ```
-pub struct AsyncContext<R: Reactor, B: IoBuf = Vec<u8>> {
+pub struct AsyncContext<R: Reactor, B: IoBuf + 'static = Vec<u8>> {
     inner: Arc<Inner<R, B>>,
 }
 
-struct Inner<R, B: IoBuf> {
+struct Inner<R, B: IoBuf + 'static> {
     /// Dropped first: destroying the kernel context waits for every request in flight,
     /// then frees their buffers.
     ctx: Context<B>,
-    waiters: Arc<Waiters<B>>,
+    shared: Arc<Waiters<B>>,
     reactor: R,
-    /// The waker the reactor holds: `waiters`, which passes the wake-up on.
+    /// The waker the reactor holds: `shared`, which passes the wake-up on.
     readiness: Waker,
-    /// Room for the tokens of a batch (`try_lock`ed: a busy one is replaced by a new Vec).
-    tokens: Mutex<Vec<Token>>,
+    policy: AsyncPolicy,
+    pool: Pool<B>,
+    hints: Hints,
+    /// Numbers for the tokens of requests refused at submission (they hold no slot).
+    detached: AtomicU32,
+    /// Room for the tokens and parts of a batch (`try_lock`ed: a busy one is replaced by
+    /// a new Vec).
+    batch: Mutex<Batch<B>>,
 }
 
-/// The eventfd's counter, or `WouldBlock` when it is zero.
-fn drain(ctx: &Context<impl IoBuf>) -> io::Result<u64> {
-    let efd = ctx
-        .eventfd()
-        .ok_or_else(|| io::Error::other("the context has no eventfd"))?;
-    match efd.read()? {
-        0 => Err(io::ErrorKind::WouldBlock.into()),
-        n => Ok(n),
+/// Scratch room for [`AsyncContext::submit_batch`].
+struct Batch<B> {
+    tokens: Vec<Token>,
+    taken: Vec<Taken>,
+    parts: Vec<(job::Shell<B>, job::Fd)>,
+}
+
+impl<R, B: IoBuf + 'static> Drop for Inner<R, B> {
+    fn drop(&mut self) {
+        // Queued jobs belong to futures that are all gone; running ones finish on their
+        // helper's context.
+        self.pool.close();
     }
 }
 
 impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
-    /// Creates a context for at least `nr_events` requests in flight, with an eventfd
-    /// registered with a new reactor `R` ([`Reactor::register`]).
+    /// Creates a context for `nr_events` requests at once (its capacity), with the
+    /// default [`AsyncPolicy`] and an eventfd registered with a new reactor `R`
+    /// ([`Reactor::register`]).
     ///
     /// # Errors
     /// - Those of [`Context::new`] (`EINVAL` for a bad size, a spent system-wide
@@ -131,16 +195,43 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
     ///   tokio runtime.
     #[doc(alias = "io_setup")]
     pub fn new(nr_events: u32) -> io::Result<Self> {
-        Self::with_reactor(nr_events, R::register)
+        Self::with_policy(nr_events, AsyncPolicy::default())
     }
 
-    /// [`new`](Self::new), with the reactor made by `register` from the duplicate of the
-    /// eventfd (for a reactor that needs more than the descriptor: a runtime handle, say).
+    /// [`new`](Self::new), with a policy of your choice.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    ///
+    /// # Examples
+    ///
+    /// A program that only does `O_DIRECT` and wants no helper thread:
+    ///
+    /// ```
+    /// # #[cfg(feature = "async-io")]
+    /// # fn main() -> std::io::Result<()> {
+    /// use rawaio::{AsyncContext, AsyncPolicy, reactor::AsyncIo};
+    ///
+    /// let ctx = AsyncContext::<AsyncIo>::with_policy(64, AsyncPolicy::as_given())?;
+    /// assert_eq!(ctx.policy(), AsyncPolicy::as_given());
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "async-io"))]
+    /// # fn main() {}
+    /// ```
+    pub fn with_policy(nr_events: u32, policy: AsyncPolicy) -> io::Result<Self> {
+        Self::with_reactor(nr_events, policy, R::register)
+    }
+
+    /// [`with_policy`](Self::with_policy), with the reactor made by `register` from the
+    /// duplicate of the eventfd (for a reactor that needs more than the descriptor: a
+    /// runtime handle, say).
     ///
     /// # Errors
     /// As [`new`](Self::new).
     pub fn with_reactor(
         nr_events: u32,
+        policy: AsyncPolicy,
         register: impl FnOnce(OwnedFd) -> io::Result<R>,
     ) -> io::Result<Self> {
         let options = Options {
@@ -153,33 +244,56 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
             .ok_or_else(|| io::Error::other("the context has no eventfd"))?;
         let dup = rustix::io::fcntl_dupfd_cloexec(efd, 0)?;
         let reactor = register(dup)?;
-        let waiters = Arc::new(Waiters {
-            state: Mutex::new(State::new(ctx.ring_size() as usize)),
+        let slots = ctx.ring_size() as usize;
+        let shared = Arc::new(Waiters {
+            state: Mutex::new(State::new(slots)),
+            counts: Counts {
+                outstanding: AtomicUsize::new(0),
+                capacity: nr_events as usize,
+                stats: Counters::default(),
+            },
         });
         Ok(Self {
             inner: Arc::new(Inner {
-                readiness: Waker::from(Arc::clone(&waiters)),
-                tokens: Mutex::new(Vec::with_capacity(ctx.ring_size() as usize)),
+                readiness: Waker::from(Arc::clone(&shared)),
+                batch: Mutex::new(Batch {
+                    tokens: Vec::with_capacity(slots),
+                    taken: Vec::with_capacity(slots),
+                    parts: Vec::with_capacity(slots),
+                }),
+                pool: Pool::new(policy.helper_threads),
+                hints: Hints::new(),
+                detached: AtomicU32::new(0),
+                policy,
                 ctx,
-                waiters,
+                shared,
                 reactor,
             }),
         })
     }
 }
 
-impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
+impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
     /// Submits one request and returns the future of its completion; the context owns the
     /// request's buffers until the completion is reaped, whatever happens to the future.
     ///
-    /// The request goes to the kernel now, not when the future is first polled. Every
-    /// request signals the context's eventfd, so a request with its own
-    /// [`notify`](Op::notify) eventfd is refused
+    /// The request goes to the kernel now, not when the future is first polled; under
+    /// the [`AsyncPolicy`] a read or write carries `RWF_NOWAIT`, so that this call never
+    /// waits for I/O, and what the kernel refuses is finished elsewhere (the future
+    /// resolves the same way). Every request signals the context's eventfd, so a request
+    /// with its own [`notify`](Op::notify) eventfd is refused
     /// ([`InvalidOp::NotifyConflict`](crate::InvalidOp::NotifyConflict)).
+    ///
+    /// A request that only borrows its descriptor (`&File`) is retried only when the
+    /// kernel refuses it inside this call, which is where buffered I/O, pipes and
+    /// sockets are refused; one that owns or shares it (`File`, `Arc<File>`) keeps it
+    /// until it completes, so that a refusal that comes later (only `O_DIRECT` requests
+    /// to some block devices) is retried too. See [`AsyncStats::late`].
     ///
     /// # Errors
     /// As [`Context::submit`]: the request comes back in [`Rejected`] with its buffers.
-    /// `EAGAIN` means the context is full: await some of its futures, then retry.
+    /// `EAGAIN` means the context holds [`requested_size`](Self::requested_size)
+    /// requests already: await some of its futures, or [`reserve`](Self::reserve) room.
     ///
     /// # Examples
     /// ```
@@ -200,48 +314,128 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
     #[doc(alias = "io_submit")]
     #[allow(clippy::result_large_err)] // the op comes back by value, as from Context::submit
     pub fn submit<'fd>(&self, op: Op<'fd, B>) -> Result<OpFuture<R, B>, Rejected<'fd, B>> {
+        if !self.inner.shared.counts.try_acquire() {
+            return Err(Rejected {
+                error: Errno::AGAIN.into(),
+                op,
+            });
+        }
+        self.submit_acquired(op)
+    }
+
+    /// Submits with room already taken (released if the request is refused).
+    #[allow(clippy::result_large_err)]
+    fn submit_acquired<'fd>(&self, op: Op<'fd, B>) -> Result<OpFuture<R, B>, Rejected<'fd, B>> {
         let cancel_on_drop = op.opcode == IOCB_CMD_POLL;
-        let token = self.inner.ctx.submit(op)?;
-        self.inner.waiters.lock().register(token);
-        Ok(OpFuture {
+        match self.inner.submit_one(op) {
+            Ok(token) => Ok(self.future(token, cancel_on_drop)),
+            Err(rejected) => {
+                self.inner.shared.release();
+                Err(rejected)
+            }
+        }
+    }
+
+    fn future(&self, token: Token, cancel_on_drop: bool) -> OpFuture<R, B> {
+        OpFuture {
             ctx: self.clone(),
             token: Some(token),
             cancel_on_drop,
-        })
+        }
     }
 
-    /// Submits requests from the front of `ops`, as many as the kernel accepts (as
-    /// [`Context::submit_batch`] does, in as few `io_submit` calls as it can), pushing
-    /// each accepted request's future onto `futures`. Requests not accepted stay in `ops`
-    /// with their buffers.
+    /// Submits requests from the front of `ops`, as many as the kernel accepts and the
+    /// context has room for (as [`Context::submit_batch`] does, in as few `io_submit`
+    /// calls as it can), pushing each accepted request's future onto `futures`. Requests
+    /// not accepted stay in `ops` with their buffers; [`Submitted::error`] says why
+    /// (`EAGAIN` when the context is full).
     pub fn submit_batch(
         &self,
         ops: &mut VecDeque<Op<'_, B>>,
         futures: &mut Vec<OpFuture<R, B>>,
     ) -> Submitted {
-        let mut cancels = Vec::new();
-        for (i, op) in ops.iter().enumerate() {
-            if op.opcode == IOCB_CMD_POLL {
-                cancels.push(i);
-            }
-        }
-        let mut scratch = Vec::new();
-        let mut guard = self.inner.tokens.try_lock().ok();
-        let tokens = guard.as_deref_mut().unwrap_or(&mut scratch);
-        tokens.clear();
-        let submitted = self.inner.ctx.submit_batch(ops, tokens);
-        {
-            let mut st = self.inner.waiters.lock();
-            for &token in tokens.iter() {
-                st.register(token);
-            }
-        }
-        futures.extend(tokens.drain(..).enumerate().map(|(i, token)| OpFuture {
-            ctx: self.clone(),
-            token: Some(token),
-            cancel_on_drop: cancels.contains(&i),
-        }));
-        submitted
+        let mut scratch = Batch {
+            tokens: Vec::new(),
+            taken: Vec::new(),
+            parts: Vec::new(),
+        };
+        let mut guard = self.inner.batch.try_lock().ok();
+        let batch = guard.as_deref_mut().unwrap_or(&mut scratch);
+        self.inner.submit_many(ops, batch, |token, poll| {
+            futures.push(self.future(token, poll));
+        })
+    }
+
+    /// Waits for room for one request, and takes it: the [`Permit`] submits one request
+    /// without being refused for want of room. Room frees as requests complete, so
+    /// awaiting this reaps completions (and delivers them to their futures, which need
+    /// not be polled meanwhile).
+    ///
+    /// # Errors
+    /// The future resolves to an error when completions cannot be reaped (in a `fork`
+    /// child) or the reactor fails.
+    ///
+    /// # Examples
+    ///
+    /// Many more requests than the context holds, from one task, before awaiting any:
+    ///
+    /// ```
+    /// # #[cfg(feature = "async-io")]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use rawaio::{AsyncContext, Op, reactor::AsyncIo};
+    ///
+    /// async_io::block_on(async {
+    ///     let ctx = AsyncContext::<AsyncIo>::new(4)?;
+    ///     let file = std::fs::File::open("README.md")?;
+    ///     let mut futures = Vec::new();
+    ///     for i in 0..100 {
+    ///         let permit = ctx.reserve().await?;
+    ///         futures.push(permit.submit(Op::read(&file, vec![0u8; 1], i))?);
+    ///         assert!(ctx.in_flight() <= 4);
+    ///     }
+    ///     for future in futures {
+    ///         assert_eq!(future.await?.result()?, 1);
+    ///     }
+    ///     Ok(())
+    /// })
+    /// # }
+    /// # #[cfg(not(feature = "async-io"))]
+    /// # fn main() {}
+    /// ```
+    pub fn reserve(&self) -> Reserve<R, B> {
+        Reserve { ctx: self.clone() }
+    }
+
+    /// A readiness watch on `fd` (borrowed, owned or shared, as for [`Op`]) for `events`
+    /// (`IOCB_CMD_POLL` on this context): each
+    /// [`Readiness::ready`] submits one poll (one `io_submit`, no allocation) unless one
+    /// is in flight, and resolves to the ready mask. For sockets, pipes, eventfds,
+    /// timerfds and any other pollable descriptor.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[cfg(feature = "async-io")]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use rawaio::{AsyncContext, PollFlags, reactor::AsyncIo};
+    /// use std::io::Write;
+    ///
+    /// let ctx = AsyncContext::<AsyncIo>::new(4)?;
+    /// let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+    /// let mut readable = ctx.readiness(&a, PollFlags::IN);
+    /// b.write_all(b"ping")?;
+    /// let mask = async_io::block_on(readable.ready())?;
+    /// assert!(mask.contains(PollFlags::IN));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "async-io"))]
+    /// # fn main() {}
+    /// ```
+    pub fn readiness<'fd>(
+        &self,
+        fd: impl IntoTarget<'fd>,
+        events: PollFlags,
+    ) -> Readiness<'fd, R, B> {
+        Readiness::new(self.clone(), fd, events)
     }
 
     /// Reaps the completions ready in the ring now and delivers them to their futures
@@ -256,18 +450,36 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
     /// child, `EINVAL`).
     #[doc(alias = "io_getevents")]
     pub fn reap_ready(&self) -> io::Result<usize> {
-        self.inner.reap(None, None).map(|r| r.count)
+        self.inner.reap(drive::Me::Nobody, None).map(|r| r.count)
     }
 
-    /// Requests submitted and not yet reaped (those of dropped futures included).
+    /// Requests accepted and not yet finished: in the kernel, waiting for readiness, or
+    /// on a helper thread (those of dropped futures included), plus room reserved by
+    /// [`Permit`]s. At most [`requested_size`](Self::requested_size).
     pub fn in_flight(&self) -> usize {
-        self.inner.ctx.in_flight()
+        self.inner.shared.counts.outstanding.load(Ordering::Acquire)
     }
 
-    /// The number of event slots in the kernel's ring: at most this many requests can be
-    /// in flight at once.
+    /// The context's capacity: the most requests it accepts at once, the `nr_events` it
+    /// was created with (the number the kernel guarantees room for).
+    pub fn requested_size(&self) -> u32 {
+        self.inner.ctx.requested_size()
+    }
+
+    /// The number of event slots in the kernel's ring (larger than
+    /// [`requested_size`](Self::requested_size): the kernel rounds up).
     pub fn ring_size(&self) -> u32 {
         self.inner.ctx.ring_size()
+    }
+
+    /// The policy the context was created with.
+    pub fn policy(&self) -> AsyncPolicy {
+        self.inner.policy
+    }
+
+    /// How many requests took each path so far (see [`AsyncPolicy`]).
+    pub fn stats(&self) -> AsyncStats {
+        self.inner.shared.counts.stats.snapshot()
     }
 
     /// The reactor, for a runtime that needs to reach it (a hand-written loop that polls
@@ -277,149 +489,7 @@ impl<R: Reactor, B: IoBuf> AsyncContext<R, B> {
     }
 }
 
-/// How many times in a row a future polled for its task reaps and finds the eventfd
-/// readable again before it yields to the task's other work.
-const ROUNDS: usize = 32;
-
-/// What one reap found, under the waiters' lock.
-struct Reaped<B> {
-    /// The polling future's completion, if it has come (its entry is then gone).
-    mine: Option<Completion<B>>,
-    /// The readiness count.
-    fired: u64,
-    /// Whether the reactor was armed.
-    armed: bool,
-    /// Whether futures wait while the reactor is not armed.
-    needs_arming: bool,
-    /// How many completions were taken from the ring.
-    count: usize,
-}
-
-impl<R: Reactor, B: IoBuf> Inner<R, B> {
-    /// Reaps the ring and delivers everything under the waiters' lock, after leaving
-    /// `waker` in `me`'s entry. When an earlier reap has delivered `me`'s completion
-    /// already, takes it and returns at once (the ring is left to the futures still
-    /// waiting, whose reaper the reactor wakes).
-    fn reap(&self, me: Option<Token>, waker: Option<&Waker>) -> io::Result<Reaped<B>> {
-        let mut after;
-        let result = {
-            let mut st = self.waiters.lock();
-            if let Some(mine) = me.and_then(|token| st.claim(token)) {
-                return Ok(Reaped {
-                    mine: Some(mine),
-                    fired: st.fired,
-                    armed: st.armed,
-                    needs_arming: st.needs_arming(),
-                    count: 0,
-                });
-            }
-            after = std::mem::replace(&mut st.spare, AfterReap::new());
-            let st = &mut *st;
-            let mut reaped = std::mem::take(&mut st.reaped);
-            let result = self.ctx.reap_ready(&mut reaped);
-            let count = reaped.len();
-            let mut mine = None;
-            for completion in reaped.drain(..) {
-                match me {
-                    // The polling future's own: straight back, not through its entry.
-                    Some(token) if completion.token() == token => match st.take_own(completion) {
-                        Ok(c) => mine = Some(c),
-                        Err(c) => st.deliver(c, me, &mut after),
-                    },
-                    _ => st.deliver(completion, me, &mut after),
-                }
-            }
-            st.reaped = reaped;
-            if mine.is_none() {
-                mine = me.and_then(|token| st.claim(token));
-            }
-            if mine.is_none() {
-                // Still waiting: leave the waker for whoever reaps the completion (under
-                // the same lock as this reap, so none can be delivered in between).
-                if let (Some(token), Some(waker)) = (me, waker) {
-                    st.set_waker(token, waker);
-                }
-            }
-            match result {
-                Err(e) if mine.is_none() && count == 0 => Err(io::Error::from(e)),
-                _ => Ok(Reaped {
-                    mine,
-                    fired: st.fired,
-                    armed: st.armed,
-                    needs_arming: st.needs_arming(),
-                    count,
-                }),
-            }
-        };
-        after.run();
-        if after.has_room() {
-            // Back for the next reap (a concurrent one may have left its own: keep one).
-            let mut st = self.waiters.lock();
-            if !st.spare.has_room() {
-                st.spare = after;
-            }
-        }
-        result
-    }
-
-    /// Reaps and delivers; if `me`'s completion has not come and the reactor is not armed,
-    /// arms it (draining the eventfd, and reaping again, as long as it was readable), then
-    /// reaps once more. Returns `me`'s completion if it came; before returning it, arms
-    /// the reactor for the futures still waiting if need be (the reactor's last wake-up
-    /// may have gone to `me`'s task).
-    fn drive(&self, me: Option<Token>, waker: Option<&Waker>) -> io::Result<Option<Completion<B>>> {
-        let task_waker = waker;
-        let mut waker = waker;
-        let mut rounds = 0;
-        loop {
-            rounds += 1;
-            if rounds > ROUNDS {
-                if let Some(task_waker) = task_waker {
-                    // Completions keep coming: let the task's other work run, then
-                    // carry on (its entry holds its waker, and it is woken now).
-                    task_waker.wake_by_ref();
-                    return Ok(None);
-                }
-            }
-            let reaped = self.reap(me, waker.take())?;
-            if let Some(mine) = reaped.mine {
-                if reaped.needs_arming {
-                    self.arm();
-                }
-                return Ok(Some(mine));
-            }
-            if reaped.armed {
-                // The reactor will wake one of the waiting futures, which reaps for all.
-                return Ok(None);
-            }
-            let mut cx = task::Context::from_waker(&self.readiness);
-            match self.reactor.poll_read(&mut cx, &mut || drain(&self.ctx)) {
-                Poll::Ready(Ok(_)) => continue,
-                Poll::Ready(Err(e)) => return Err(e),
-                Poll::Pending => {
-                    {
-                        let mut st = self.waiters.lock();
-                        // If the reactor fired since this thread looked, the registration
-                        // just made may be spent already: leave `armed` unset.
-                        if st.fired == reaped.fired {
-                            st.armed = true;
-                        }
-                    }
-                    // Completions posted between the last reap and the arming.
-                    return self.reap(me, None).map(|r| r.mine);
-                }
-            }
-        }
-    }
-
-    /// Arms the reactor (for futures left waiting by one that finishes or goes).
-    fn arm(&self) {
-        // Errors here belong to the futures still waiting, which see them when polled.
-        let _ = self.drive(None, None);
-    }
-}
-
-impl<R: Reactor, B: IoBuf> Clone for AsyncContext<R, B> {
+impl<R: Reactor, B: IoBuf + 'static> Clone for AsyncContext<R, B> {
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
@@ -427,10 +497,12 @@ impl<R: Reactor, B: IoBuf> Clone for AsyncContext<R, B> {
     }
 }
 
-impl<R: Reactor, B: IoBuf> fmt::Debug for AsyncContext<R, B> {
+impl<R: Reactor, B: IoBuf + 'static> fmt::Debug for AsyncContext<R, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncContext")
             .field("context", &self.inner.ctx)
+            .field("policy", &self.inner.policy)
+            .field("in_flight", &self.in_flight())
             .finish_non_exhaustive()
     }
 }

@@ -329,6 +329,13 @@ impl<B: IoBuf> Context<B> {
             .unwrap_or(0) as usize
     }
 
+    /// A copy of the ring's index view, for a flag checked without a lock nor a system
+    /// call (the preemption flag); valid while the context lives, and only in the
+    /// process that created it. `None` when completions are not reaped in user space.
+    pub(crate) fn ring_peek(&self) -> Option<Peek> {
+        self.kernel.user_space_peek().copied()
+    }
+
     /// Requests submitted (or being submitted) and not yet reaped.
     pub fn in_flight(&self) -> usize {
         self.table.lock().in_flight()

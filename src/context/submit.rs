@@ -87,13 +87,35 @@ impl<B: IoBuf> Context<B> {
     /// Descriptors the request owns or shares are released once it is submitted (the
     /// kernel holds its own reference from then on).
     ///
-    /// `io_submit` returns once the kernel has started the request, which for most
-    /// requests is at once; for some it is only once the request has finished: buffered
-    /// (non-`O_DIRECT`) reads of data not in the page cache and most buffered writes,
-    /// reads and writes on pipes, sockets and character devices, size-extending writes on
-    /// some file systems, `FSYNC`/`FDSYNC` on some file systems. [`RwfFlags::NOWAIT`]
-    /// makes a read or write that would block fail with `EAGAIN` instead, where the file
-    /// system supports it (see [`probe`](crate::probe)).
+    /// # Which requests block inside `io_submit`
+    ///
+    /// `io_submit` runs the start of each request in the calling thread and returns; for
+    /// some requests the start is the whole request, and the call waits:
+    /// - **buffered** (not `O_DIRECT`) reads and writes: the copy through the page cache
+    ///   runs in the call. A read waits for the disk when its data is not cached; a write
+    ///   may wait for memory, dirty-page throttling, block allocation and the journal;
+    /// - reads and writes of **pipes, sockets, terminals, eventfds, timerfds** and other
+    ///   character devices: the call waits until a read has data or a write has room (a
+    ///   read of an empty pipe waits for the writer, however long);
+    /// - **`O_DIRECT`** reads and writes only queue to the device, except when the file
+    ///   system must first allocate blocks or extend the file (ext4 and XFS wait for the
+    ///   allocation, journal included), read metadata that is not cached (an extent
+    ///   tree), or the device has no free request tag.
+    ///
+    /// `POLL` never waits (it completes inside the call if the file is ready already).
+    /// `FSYNC` and `FDSYNC` never wait either: a kernel worker runs them (woken on the
+    /// submitting CPU, it may run before the call returns, for milliseconds with much
+    /// dirty data: the thread is preempted, not blocked).
+    ///
+    /// [`RwfFlags::NOWAIT`] makes a read or write that would wait complete at once with
+    /// `EAGAIN` instead (or short, when part of it could be done), where the file
+    /// supports the flag: ext4, XFS and btrfs reads, `O_DIRECT` on ext4 and XFS, pipes,
+    /// sockets, eventfds. Elsewhere it is refused with `EOPNOTSUPP`, at submission
+    /// (tmpfs, block devices whose driver does not support it, such as zram) or in the
+    /// completion (ext4's buffered writes). These completions are in the ring before
+    /// `io_submit` returns. [`probe`](crate::probe) tells what a file accepts;
+    /// [`AsyncContext`](crate::AsyncContext) builds on all of this so that no request
+    /// blocks its executor.
     ///
     /// # Errors
     /// The request comes back in [`Rejected`], with:
@@ -110,11 +132,18 @@ impl<B: IoBuf> Context<B> {
     #[allow(clippy::result_large_err)]
     #[inline]
     pub fn submit<'fd>(&self, mut op: Op<'fd, B>) -> Result<Token, Rejected<'fd, B>> {
-        let prepared = self.table.lock().prepare(&mut op, self.resfd());
-        let (token, cb) = match prepared {
-            Ok(prepared) => prepared,
-            Err(error) => return Err(Rejected { error, op }),
-        };
+        match self.submit_in_place(&mut op) {
+            Ok(token) => Ok(token),
+            Err(error) => Err(Rejected { error, op }),
+        }
+    }
+
+    /// [`submit`](Self::submit), leaving the request with the caller: on success its
+    /// buffers are in the table and the rest of it (its descriptor above all) is still
+    /// the caller's; on failure it is whole again. For the async layer, which may need
+    /// the descriptor of a request the kernel refused inside `io_submit`.
+    pub(crate) fn submit_in_place(&self, op: &mut Op<'_, B>) -> Result<Token, Error> {
+        let (token, cb) = self.table.lock().prepare(op, self.resfd())?;
         let mut list = [cb];
         // SAFETY: `cb` is a prepared slot whose buffers the table owns until the
         // completion is reaped or the context destroyed; the op holds its descriptors
@@ -126,11 +155,8 @@ impl<B: IoBuf> Context<B> {
             }
             other => {
                 let error = other.err().unwrap_or(Errno::AGAIN);
-                self.table.lock().unprepare(token, &mut op);
-                Err(Rejected {
-                    error: error.into(),
-                    op,
-                })
+                self.table.lock().unprepare(token, op);
+                Err(error.into())
             }
         }
     }
@@ -152,9 +178,23 @@ impl<B: IoBuf> Context<B> {
         ops: &mut VecDeque<Op<'_, B>>,
         tokens: &mut Vec<Token>,
     ) -> Submitted {
+        self.submit_batch_with(ops, usize::MAX, tokens, None)
+    }
+
+    /// [`submit_batch`](Self::submit_batch) of at most `limit` requests, handing each
+    /// accepted request (its buffers moved into the table, its descriptor still held) to
+    /// `keep`, in order, instead of dropping it. For the async layer, as
+    /// [`submit_in_place`](Self::submit_in_place).
+    pub(crate) fn submit_batch_with<'fd>(
+        &self,
+        ops: &mut VecDeque<Op<'fd, B>>,
+        limit: usize,
+        tokens: &mut Vec<Token>,
+        mut keep: Option<&mut dyn FnMut(Op<'fd, B>)>,
+    ) -> Submitted {
         let mut accepted = 0;
         let resfd = self.resfd();
-        while !ops.is_empty() {
+        while !ops.is_empty() && accepted < limit {
             // Only the first `n` entries are written, then read: no need to zero 512 bytes
             // per call (a cost at queue depth 1).
             let mut list = [std::mem::MaybeUninit::<*mut iocb>::uninit(); CHUNK];
@@ -162,7 +202,7 @@ impl<B: IoBuf> Context<B> {
             let mut refused = None;
             {
                 let mut table = self.table.lock();
-                for op in ops.iter_mut().take(CHUNK) {
+                for op in ops.iter_mut().take(CHUNK.min(limit - accepted)) {
                     match table.prepare(op, resfd) {
                         Ok((token, cb)) => {
                             list[n].write(cb);
@@ -204,14 +244,14 @@ impl<B: IoBuf> Context<B> {
                     table.unprepare(token, op);
                 }
             }
-            // The accepted requests leave the queue (owned descriptors close here), dropped
-            // in place: the cheapest way for the usual cases (all of them, or one).
-            if taken == ops.len() {
-                ops.clear();
-            } else if taken == 1 {
-                ops.pop_front();
-            } else {
-                ops.drain(..taken);
+            // The accepted requests leave the queue: to `keep` if given, else dropped in
+            // place (owned descriptors close here), the cheapest way for the usual cases
+            // (all of them, or one).
+            match keep.as_mut() {
+                Some(keep) => ops.drain(..taken).for_each(keep),
+                None if taken == ops.len() => ops.clear(),
+                None if taken == 1 => drop(ops.pop_front()),
+                None => drop(ops.drain(..taken)),
             }
             match result {
                 Err(e) => {

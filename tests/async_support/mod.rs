@@ -2,6 +2,9 @@
 //! written once against [`Reactor`] and run on each runtime.
 #![allow(dead_code)]
 
+pub mod backpressure;
+pub mod never_block;
+
 use crate::support::{DropCheck, DropLog, Fs, TIMEOUT, TempFile, Tracked, aligned_zeroed, pattern};
 use rawaio::reactor::Reactor;
 use rawaio::{AlignedBuf, AsyncContext, Completion, Op, OpFuture, PollFlags};
@@ -362,4 +365,54 @@ pub fn assert_handle_and_future_traits<R: Reactor>() {
     shareable::<AsyncContext<R, AlignedBuf>>();
     spawnable::<OpFuture<R>>();
     spawnable::<OpFuture<R, AlignedBuf>>();
+}
+
+/// A readiness watch is re-armed by each wait (one poll per wait), on a socket, an
+/// eventfd and a timerfd; dropping an armed watch cancels its poll.
+pub async fn readiness_is_rearmed_per_wait<R: Reactor>() {
+    use std::io::Read;
+    let ctx = AsyncContext::<R>::new(4).expect("context");
+    let (a, mut b) = UnixStream::pair().expect("socketpair");
+    let mut reader = a.try_clone().unwrap();
+    let mut readable = ctx.readiness(&a, PollFlags::IN);
+    assert!(!readable.is_armed());
+    for round in 0..50u8 {
+        b.write_all(&[round]).expect("write");
+        let mask = readable.ready().await.expect("ready");
+        assert!(mask.contains(PollFlags::IN), "{mask:?}");
+        let mut got = [0u8; 1];
+        reader.read_exact(&mut got).unwrap();
+        assert_eq!(got[0], round);
+        assert!(!readable.is_armed(), "one poll per wait");
+    }
+    let efd = rawaio::EventFd::new().unwrap();
+    let mut counter = ctx.readiness(&efd, PollFlags::IN);
+    efd.write(3).unwrap();
+    assert!(counter.ready().await.unwrap().contains(PollFlags::IN));
+    let timer = rustix::time::timerfd_create(
+        rustix::time::TimerfdClockId::Monotonic,
+        rustix::time::TimerfdFlags::CLOEXEC | rustix::time::TimerfdFlags::NONBLOCK,
+    )
+    .unwrap();
+    let soon = rustix::time::Itimerspec {
+        it_interval: rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: 5_000_000,
+        },
+    };
+    rustix::time::timerfd_settime(&timer, rustix::time::TimerfdTimerFlags::empty(), &soon).unwrap();
+    let mut expired = ctx.readiness(&timer, PollFlags::IN);
+    assert!(expired.ready().await.unwrap().contains(PollFlags::IN));
+    // An armed watch, dropped: its poll is cancelled and its room comes back.
+    let mut never = ctx.readiness(&a, PollFlags::IN);
+    assert!(poll_once(&mut Box::pin(never.ready())).is_pending());
+    assert!(never.is_armed());
+    assert_eq!(ctx.in_flight(), 1);
+    drop(never);
+    settle(&ctx);
+    assert_eq!(ctx.in_flight(), 0);
 }

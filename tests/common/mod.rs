@@ -228,6 +228,15 @@ impl TempFile {
     /// Creates an `O_DIRECT` file in `dir`; `None`, with the reason printed, if the file
     /// system (kernel) does not support `O_DIRECT` there (`EINVAL`).
     pub fn create_direct(dir: &Path, tag: &str) -> Option<Self> {
+        if !rawaio::probe::direct_io_in(dir).expect("probing O_DIRECT") {
+            eprintln!(
+                "skipped: O_DIRECT is not supported on {} ({}), as rawaio::probe::direct_io_in \
+                 finds (tmpfs takes it from Linux 6.6)",
+                dir.display(),
+                fs_name(fs_type(dir))
+            );
+            return None;
+        }
         match Self::create(dir, tag, true) {
             Ok(f) => Some(f),
             Err(e) if e.raw_os_error() == Some(Errno::INVAL.raw_os_error()) => {

@@ -34,10 +34,10 @@ impl Fs {
         }
     }
 
-    /// Whether files here can be opened with `O_DIRECT` (tmpfs: Linux 6.6 and later).
+    /// Whether files here can be opened with `O_DIRECT` (tmpfs: Linux 6.6 and later), as
+    /// `rawaio::probe::direct_io_in` finds.
     pub fn takes_o_direct(self) -> bool {
-        let probe = TempFile::new(self, "probe-direct", &[]);
-        rawaio::direct::open_direct(probe.path(), OpenOptions::new().read(true)).is_ok()
+        rawaio::probe::direct_io_in(self.dir()).expect("probing O_DIRECT")
     }
 
     /// For tests that need `O_DIRECT` on tmpfs in particular: false, with the reason

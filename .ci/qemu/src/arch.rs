@@ -21,9 +21,75 @@ pub struct Arch {
     pub console: &'static str,
     /// The row of docs/abi.md's target table this run verifies.
     pub doc_row: &'static str,
+    /// The Debian releases whose kernels it boots by default, oldest first.
+    pub releases: &'static [&'static str],
 }
 
-pub static ALL: [Arch; 4] = [
+/// Debian's releases, oldest first, with the kernel series each ships.
+pub const RELEASES: [(&str, &str); 3] = [
+    ("bullseye", "5.10"),
+    ("bookworm", "6.1"),
+    ("trixie", "6.12"),
+];
+
+/// One boot: an architecture and the Debian release whose kernel it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Run {
+    pub arch: &'static Arch,
+    pub release: &'static str,
+}
+
+impl Run {
+    /// `aarch64/bullseye`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.arch.name, self.release)
+    }
+}
+
+impl PartialOrd for Arch {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Arch {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.name.cmp(other.name)
+    }
+}
+
+impl PartialEq for Arch {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Arch {}
+
+impl std::hash::Hash for Arch {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.name.hash(h);
+    }
+}
+
+/// The release named `name`.
+pub fn release(name: &str) -> Option<&'static str> {
+    RELEASES.iter().map(|r| r.0).find(|r| *r == name)
+}
+
+pub static ALL: [Arch; 7] = [
+    Arch {
+        name: "x86_64",
+        target: "x86_64-unknown-linux-gnu",
+        linker: "x86_64-linux-gnu-gcc",
+        deb_arch: "amd64",
+        kernel_meta: "linux-image-amd64",
+        qemu: "qemu-system-x86_64",
+        machine: &["-M", "pc", "-cpu", "max"],
+        console: "ttyS0",
+        doc_row: "x86_64",
+        releases: &["bullseye", "bookworm", "trixie"],
+    },
     Arch {
         name: "aarch64",
         target: "aarch64-unknown-linux-gnu",
@@ -34,6 +100,7 @@ pub static ALL: [Arch; 4] = [
         machine: &["-M", "virt", "-cpu", "cortex-a57"],
         console: "ttyAMA0",
         doc_row: "aarch64",
+        releases: &["bullseye", "bookworm", "trixie"],
     },
     Arch {
         name: "s390x",
@@ -45,6 +112,7 @@ pub static ALL: [Arch; 4] = [
         machine: &["-M", "s390-ccw-virtio"],
         console: "ttysclp0",
         doc_row: "s390x",
+        releases: &["bookworm"],
     },
     Arch {
         name: "i686",
@@ -57,6 +125,7 @@ pub static ALL: [Arch; 4] = [
         machine: &["-M", "pc", "-cpu", "max"],
         console: "ttyS0",
         doc_row: "x86",
+        releases: &["bookworm"],
     },
     Arch {
         name: "armv7",
@@ -69,6 +138,32 @@ pub static ALL: [Arch; 4] = [
         machine: &["-M", "virt,highmem=off", "-cpu", "cortex-a15"],
         console: "ttyAMA0",
         doc_row: "arm",
+        releases: &["bookworm"],
+    },
+    Arch {
+        name: "ppc64le",
+        target: "powerpc64le-unknown-linux-gnu",
+        linker: "powerpc64le-linux-gnu-gcc",
+        deb_arch: "ppc64el",
+        kernel_meta: "linux-image-powerpc64le",
+        qemu: "qemu-system-ppc64",
+        machine: &["-M", "pseries", "-cpu", "power9"],
+        console: "hvc0",
+        doc_row: "powerpc64",
+        releases: &["bookworm"],
+    },
+    Arch {
+        name: "riscv64",
+        target: "riscv64gc-unknown-linux-gnu",
+        linker: "riscv64-linux-gnu-gcc",
+        deb_arch: "riscv64",
+        kernel_meta: "linux-image-riscv64",
+        qemu: "qemu-system-riscv64",
+        machine: &["-M", "virt"],
+        console: "ttyS0",
+        doc_row: "riscv64",
+        // riscv64 is a Debian release architecture from trixie on.
+        releases: &["trixie"],
     },
 ];
 

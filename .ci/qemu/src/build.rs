@@ -1,6 +1,6 @@
 //! Builds the suite for one architecture as static binaries and packs the initramfs.
 
-use crate::arch::Arch;
+use crate::arch::{Arch, Run};
 use crate::cpio;
 use crate::kernel::Kernel;
 use crate::protocol::{Entry, MANIFEST};
@@ -63,6 +63,34 @@ fn example_args(name: &str) -> &'static [&'static str] {
     }
 }
 
+/// Which test binaries and examples a run packs.
+#[derive(Clone, Debug)]
+pub struct Subset {
+    /// Test binaries by name (`sys_*` matches a prefix); `None`: all of them.
+    pub tests: Option<Vec<String>>,
+    /// Whether the examples run.
+    pub examples: bool,
+}
+
+impl Subset {
+    /// Everything.
+    pub const ALL: Subset = Subset {
+        tests: None,
+        examples: true,
+    };
+
+    /// Whether the test binary `name` is packed (the library's unit tests are
+    /// `rawaio`).
+    pub fn takes(&self, name: &str) -> bool {
+        self.tests.as_ref().is_none_or(|pats| {
+            pats.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => name == p,
+            })
+        })
+    }
+}
+
 /// A built executable: its target's name and kind, and its path.
 struct Artifact {
     name: String,
@@ -74,6 +102,25 @@ struct Artifact {
 /// returns the executables it reports.
 fn cargo_executables(arch: &Arch, args: &[&str], cwd: &Path) -> Result<Vec<Artifact>, String> {
     let env = arch.cargo_env_prefix();
+    // The seccomp tests build filters with libseccomp where seccompiler has no backend
+    // (tests/sandbox): Debian's static library for the architecture.
+    let mut rustflags =
+        "-C target-feature=+crt-static -C debuginfo=0 -C strip=debuginfo".to_string();
+    let mut seccomp_lib = None;
+    if !matches!(arch.name, "x86_64" | "aarch64" | "riscv64") {
+        let out = Command::new("bash")
+            .arg(cwd.join(".ci/libseccomp.sh"))
+            .arg(arch.deb_arch)
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!(".ci/libseccomp.sh: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(".ci/libseccomp.sh {} failed", arch.deb_arch));
+        }
+        let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        rustflags.push_str(" --cfg rawaio_libseccomp");
+        seccomp_lib = Some(dir);
+    }
     let mut cmd = Command::new("cargo");
     cmd.args(args)
         .args([
@@ -87,14 +134,15 @@ fn cargo_executables(arch: &Arch, args: &[&str], cwd: &Path) -> Result<Vec<Artif
         .env(format!("{env}LINKER"), arch.linker)
         // No debug info (symbols stay, for backtraces): the whole suite lives in the
         // VM's memory, and with debug info it outgrows 1 GiB.
-        .env(
-            format!("{env}RUSTFLAGS"),
-            "-C target-feature=+crt-static -C debuginfo=0 -C strip=debuginfo",
-        )
+        .env(format!("{env}RUSTFLAGS"), &rustflags)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    if let Some(dir) = &seccomp_lib {
+        cmd.env("LIBSECCOMP_LIB_PATH", dir)
+            .env("LIBSECCOMP_LINK_TYPE", "static");
+    }
     let mut child = cmd.spawn().map_err(|e| format!("cargo: {e}"))?;
     let mut found = Vec::new();
     for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
@@ -128,11 +176,24 @@ fn cargo_executables(arch: &Arch, args: &[&str], cwd: &Path) -> Result<Vec<Artif
 /// The size of the ext4 file system the VM mounts on the tests' `CARGO_TARGET_TMPDIR`.
 const EXT4_SIZE: &str = "64M";
 
-/// Builds everything for `arch` and writes `target/qemu/<arch>/initramfs.gz`.
-pub fn image(repo: &Repo, arch: &Arch, kernel: &Kernel) -> Result<Image, String> {
+/// Builds everything for the run's architecture (cargo rebuilds nothing for a second
+/// release of one) and writes `target/qemu/<arch>-<release>/initramfs.gz` with the
+/// release's kernel modules.
+pub fn image(repo: &Repo, run: Run, kernel: &Kernel, subset: &Subset) -> Result<Image, String> {
+    let arch = run.arch;
     let root = repo.root.as_path();
     let tests = cargo_executables(arch, &["test", "-p", "rawaio", "--tests", "--no-run"], root)?;
-    let examples = cargo_executables(arch, &["build", "-p", "rawaio", "--examples"], root)?;
+    let mut examples = cargo_executables(arch, &["build", "-p", "rawaio", "--examples"], root)?;
+    // aio-bench, the main job, is a binary of the tools crate: it runs with the examples.
+    examples.extend(
+        cargo_executables(arch, &["build", "-p", "rawaio-tools", "--bin", "aio-bench"], root)?
+            .into_iter()
+            .filter(|a| a.kind == "bin" && a.name == "aio-bench")
+            .map(|a| Artifact {
+                kind: "example".into(),
+                ..a
+            }),
+    );
     let runner_dir = root.join(".ci/qemu");
     let qemu_target = repo.target_dir.join("qemu");
     let init = cargo_executables(
@@ -155,7 +216,7 @@ pub fn image(repo: &Repo, arch: &Arch, kernel: &Kernel) -> Result<Image, String>
         .find(|a| a.name == "rawaio-qemu-init")
         .ok_or("no init binary was built")?;
 
-    let out_dir = qemu_target.join(arch.name);
+    let out_dir = qemu_target.join(format!("{}-{}", arch.name, run.release));
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
 
     let mut entries = Vec::new();
@@ -191,6 +252,9 @@ pub fn image(repo: &Repo, arch: &Arch, kernel: &Kernel) -> Result<Image, String>
     files.push(("/ext4.img".into(), ext4));
     let mut n_tests = 0;
     for t in tests {
+        if !subset.takes(&t.name) {
+            continue;
+        }
         // The library's unit tests are named after the crate.
         let name = if t.kind == "lib" {
             format!("{}-lib", t.name)
@@ -206,7 +270,10 @@ pub fn image(repo: &Repo, arch: &Arch, kernel: &Kernel) -> Result<Image, String>
         n_tests += 1;
     }
     let mut n_examples = 0;
-    for x in examples.into_iter().filter(|a| a.kind == "example") {
+    for x in examples
+        .into_iter()
+        .filter(|a| a.kind == "example" && subset.examples)
+    {
         let path = format!("/x/{}", x.name);
         entries.push(Entry::Example {
             args: example_args(&x.name)

@@ -12,8 +12,8 @@
 //! dependencies (read from each module's `.modinfo`) in load order. Without the network, the newest cached kernel of the
 //! flavour is used, with a warning.
 
-use crate::arch::Arch;
-use std::collections::HashMap;
+use crate::arch::{Arch, Run};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
@@ -48,43 +48,153 @@ pub fn cache_dir() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-fn apt_options(cache: &Path) -> Vec<String> {
+/// The apt directory of one Debian release: its own lists, cache and sources.
+fn apt_dir(cache: &Path, release: &str) -> PathBuf {
+    cache.join("apt").join(release)
+}
+
+fn apt_options(cache: &Path, release: &str, deb_arches: &[&str]) -> Vec<String> {
+    let dir = apt_dir(cache, release);
     let mut o = vec![
         "-o".into(),
-        format!("Dir::State::Lists={}", cache.join("apt/lists").display()),
+        format!("Dir::State::Lists={}", dir.join("lists").display()),
         "-o".into(),
-        format!("Dir::Cache={}", cache.join("apt/cache").display()),
+        format!("Dir::Cache={}", dir.join("cache").display()),
+        "-o".into(),
+        format!(
+            "Dir::Etc::SourceList={}",
+            dir.join("sources.list").display()
+        ),
+        "-o".into(),
+        format!("Dir::Etc::SourceParts={}", dir.join("parts").display()),
         "-o".into(),
         "Acquire::Languages=none".into(),
         // The cache is root's: apt's unprivileged download user could not write it.
         "-o".into(),
         "APT::Sandbox::User=root".into(),
     ];
-    for a in &crate::arch::ALL {
+    for a in deb_arches {
         o.push("-o".into());
-        o.push(format!("APT::Architectures::={}", a.deb_arch));
+        o.push(format!("APT::Architectures::={a}"));
     }
     o
 }
 
-/// Resolves and caches the kernel of every architecture in `arches`.
-pub fn fetch_all(cache: &Path, arches: &[&Arch]) -> Result<HashMap<&'static str, Kernel>, String> {
-    for d in ["apt/lists/partial", "apt/cache/archives/partial", "kernels"] {
-        std::fs::create_dir_all(cache.join(d)).map_err(|e| format!("{d}: {e}"))?;
+/// The host's Debian codename (`bookworm`), from /etc/os-release.
+fn host_codename() -> Result<String, String> {
+    let text =
+        std::fs::read_to_string("/etc/os-release").map_err(|e| format!("/etc/os-release: {e}"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| "/etc/os-release names no VERSION_CODENAME".into())
+}
+
+/// The sources of `release`: the host's own Debian archives (read from apt, never
+/// written here), with the host's codename replaced by `release`: its main suite and its
+/// security suite.
+fn sources_for(release: &str) -> Result<String, String> {
+    let host = host_codename()?;
+    let out = Command::new("apt-get")
+        .args([
+            "indextargets",
+            "--format",
+            "$(REPO_URI) $(RELEASE) $(TARGET_OF)",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("apt-get indextargets: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let keyring = Path::new("/usr/share/keyrings/debian-archive-keyring.gpg");
+    let signed = if keyring.is_file() {
+        format!("[signed-by={}] ", keyring.display())
+    } else {
+        String::new()
+    };
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (uri, suite, kind) = (w.next()?, w.next()?, w.next()?);
+            if kind != "deb" {
+                return None;
+            }
+            let suite = if suite == host {
+                release.to_string()
+            } else if suite == format!("{host}-security") {
+                format!("{release}-security")
+            } else {
+                return None;
+            };
+            Some(format!("deb {signed}{uri} {suite} main\n"))
+        })
+        .collect();
+    lines.sort();
+    lines.dedup();
+    if lines.is_empty() {
+        return Err(format!(
+            "apt knows no Debian archive for {host} to derive {release}'s from"
+        ));
     }
-    let opts = apt_options(cache);
-    let stamp = cache.join("apt/updated");
-    let fresh = std::fs::metadata(&stamp)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .is_some_and(|age| age < Duration::from_secs(24 * 3600));
+    Ok(lines.concat())
+}
+
+/// Resolves and caches the kernel of every run in `runs`.
+pub fn fetch_all(cache: &Path, runs: &[Run]) -> Result<HashMap<Run, Kernel>, String> {
+    let mut kernels = HashMap::new();
+    let releases: BTreeSet<&str> = runs.iter().map(|r| r.release).collect();
+    for release in releases {
+        let arches: Vec<&'static Arch> = runs
+            .iter()
+            .filter(|r| r.release == release)
+            .map(|r| r.arch)
+            .collect();
+        for (arch, k) in fetch_release(cache, release, &arches)? {
+            kernels.insert(Run { arch, release }, k);
+        }
+    }
+    Ok(kernels)
+}
+
+/// Resolves and caches the kernels of one Debian release for `arches`.
+fn fetch_release(
+    cache: &Path,
+    release: &'static str,
+    arches: &[&'static Arch],
+) -> Result<Vec<(&'static Arch, Kernel)>, String> {
+    let dir = apt_dir(cache, release);
+    for d in ["lists/partial", "cache/archives/partial", "parts"] {
+        std::fs::create_dir_all(dir.join(d)).map_err(|e| format!("{d}: {e}"))?;
+    }
+    std::fs::create_dir_all(cache.join("kernels")).map_err(|e| e.to_string())?;
+    let mut deb_arches: Vec<&str> = arches.iter().map(|a| a.deb_arch).collect();
+    deb_arches.sort();
+    deb_arches.dedup();
+    let opts = apt_options(cache, release, &deb_arches);
+    // Fresh: updated within a day, for these architectures and these sources.
+    let sources = sources_for(release);
+    let want_stamp = format!(
+        "{}\n{}",
+        deb_arches.join(" "),
+        sources.as_deref().unwrap_or("")
+    );
+    let stamp = dir.join("updated");
+    let fresh = std::fs::read_to_string(&stamp).is_ok_and(|s| s == want_stamp)
+        && std::fs::metadata(&stamp)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|age| age < Duration::from_secs(24 * 3600));
     let refresh = std::env::var_os("RAWAIO_QEMU_REFRESH").is_some_and(|v| v == "1");
-    let updated = !fresh || refresh;
+    let updated = sources.is_ok() && (!fresh || refresh);
     if updated {
+        std::fs::write(dir.join("sources.list"), sources.as_deref().unwrap_or(""))
+            .map_err(|e| e.to_string())?;
         println!(
-            "apt: updating the package lists of {}",
-            cache.join("apt").display()
+            "apt: updating the package lists of {} ({})",
+            dir.display(),
+            deb_arches.join(", ")
         );
         let out = Command::new("apt-get")
             .args(&opts)
@@ -112,16 +222,42 @@ pub fn fetch_all(cache: &Path, arches: &[&Arch]) -> Result<HashMap<&'static str,
             .map(|(arch, r)| {
                 let (opts, apt_turn) = (&opts, &apt_turn);
                 s.spawn(move || match r {
-                    Ok((package, version)) => fetch(cache, opts, apt_turn, arch, package, version),
+                    Ok((package, version)) => {
+                        fetch(
+                            cache,
+                            opts,
+                            apt_turn,
+                            arch,
+                            release,
+                            package.clone(),
+                            version,
+                        )
+                        .or_else(|e| {
+                            // A security mirror mid-sync lists packages it cannot serve
+                            // yet: take the release's own (main) kernel instead.
+                            let mut main_opts = opts.clone();
+                            main_opts.push("-o".into());
+                            main_opts.push(format!("APT::Default-Release={release}"));
+                            let (p, v) = resolve(&main_opts, arch)?;
+                            if p == package {
+                                return Err(e);
+                            }
+                            println!(
+                                "[{}/{release}] warning: {e}; using {p} {v} from {release} itself",
+                                arch.name
+                            );
+                            fetch(cache, &main_opts, apt_turn, arch, release, p, v)
+                        })
+                    }
                     Err(e) => {
-                        let k = newest_cached(cache, arch).ok_or_else(|| {
+                        let k = newest_cached(cache, arch, release).ok_or_else(|| {
                             format!(
-                                "{}: cannot resolve the kernel ({e}) and none is cached",
+                                "{}/{release}: cannot resolve the kernel ({e}) and none is cached",
                                 arch.name
                             )
                         })?;
                         println!(
-                            "[{}] warning: {e}; using the cached {} {}",
+                            "[{}/{release}] warning: {e}; using the cached {} {}",
                             arch.name, k.package, k.version
                         );
                         Ok(k)
@@ -134,16 +270,19 @@ pub fn fetch_all(cache: &Path, arches: &[&Arch]) -> Result<HashMap<&'static str,
             .map(|h| h.join().expect("fetch thread panicked"))
             .collect()
     });
-    let mut kernels = HashMap::new();
+    let mut kernels = Vec::new();
     for (&arch, k) in arches.iter().zip(fetched) {
         let k = k?;
-        println!("[{}] kernel {} {}", arch.name, k.package, k.version);
-        kernels.insert(arch.name, k);
+        println!(
+            "[{}/{release}] kernel {} {}",
+            arch.name, k.package, k.version
+        );
+        kernels.push((arch, k));
     }
     // Lists good enough to resolve every kernel are kept for a day, even when a suite
     // failed to update (the security suite's index mid-sync, say).
     if updated && all_resolved {
-        std::fs::write(&stamp, b"").map_err(|e| e.to_string())?;
+        std::fs::write(&stamp, want_stamp).map_err(|e| e.to_string())?;
     }
     Ok(kernels)
 }
@@ -189,8 +328,11 @@ fn resolve(opts: &[String], arch: &Arch) -> Result<(String, String), String> {
     Ok((package, version))
 }
 
-fn kernel_dir(cache: &Path, package: &str, version: &str) -> PathBuf {
-    cache.join("kernels").join(format!("{package}_{version}"))
+fn kernel_dir(cache: &Path, release: &str, package: &str, version: &str) -> PathBuf {
+    cache
+        .join("kernels")
+        .join(release)
+        .join(format!("{package}_{version}"))
 }
 
 fn fetch(
@@ -198,16 +340,17 @@ fn fetch(
     opts: &[String],
     apt_turn: &std::sync::Mutex<()>,
     arch: &Arch,
+    release: &str,
     package: String,
     version: String,
 ) -> Result<Kernel, String> {
-    let dir = kernel_dir(cache, &package, &version);
+    let dir = kernel_dir(cache, release, &package, &version);
     if let Some(k) = load_cached(&dir, &package, &version) {
         return Ok(k);
     }
     let _ = std::fs::remove_dir_all(&dir);
     println!("[{}] downloading {package} {version}", arch.name);
-    let work = cache.join(format!("download-{}", arch.name));
+    let work = cache.join(format!("download-{}-{release}", arch.name));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let turn = apt_turn.lock().unwrap_or_else(|e| e.into_inner());
@@ -236,10 +379,14 @@ fn fetch(
     let status = Command::new("sh")
         .arg("-c")
         .arg(
+            // Modules live in /lib/modules up to bookworm and /usr/lib/modules from trixie
+            // (tar's `*` matches `/` too), compressed with xz from trixie: unpacked here,
+            // so that the init loads plain modules and their .modinfo can be read.
             "dpkg-deb --fsys-tarfile \"$1\" | tar -x -C \"$2\" --wildcards './boot/vmlinu*' \
-             './boot/config-*' './lib/modules/*/modules.builtin' './lib/modules/*/kernel/fs/*' \
-             './lib/modules/*/kernel/lib/*' './lib/modules/*/kernel/crypto/*' \
-             './lib/modules/*/kernel/drivers/block/*'",
+             './boot/config-*' '*lib/modules/*/modules.builtin' '*lib/modules/*/kernel/fs/*' \
+             '*lib/modules/*/kernel/lib/*' '*lib/modules/*/kernel/crypto/*' \
+             '*lib/modules/*/kernel/drivers/block/*' && \
+             find \"$2\" -name '*.ko.xz' -exec xz -d {} +",
         )
         .arg("sh")
         .arg(&deb)
@@ -264,14 +411,19 @@ fn fetch(
         }
     }
     let image = image.ok_or(format!("{package} has no /boot/vmlinuz"))?;
-    let tmp = cache.join(format!("kernels/.partial-{}", arch.name));
+    let tmp = cache.join(format!("kernels/.partial-{}-{release}", arch.name));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     std::fs::rename(&image, tmp.join("vmlinuz")).map_err(|e| e.to_string())?;
     if let Some(c) = config {
         std::fs::rename(c, tmp.join("config")).map_err(|e| e.to_string())?;
     }
-    let modules_root = std::fs::read_dir(work.join("lib/modules"))
+    let modules_dir = ["lib/modules", "usr/lib/modules"]
+        .iter()
+        .map(|d| work.join(d))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| work.join("lib/modules"));
+    let modules_root = std::fs::read_dir(modules_dir)
         .map_err(|e| format!("{package}: no /lib/modules: {e}"))?
         .flatten()
         .next()
@@ -283,6 +435,7 @@ fn fetch(
         std::fs::rename(path, tmp.join(format!("modules/{i:02}-{name}.ko")))
             .map_err(|e| e.to_string())?;
     }
+    std::fs::create_dir_all(dir.parent().expect("kernels/<release>")).map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, &dir).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&work);
     load_cached(&dir, &package, &version).ok_or(format!("{}: incomplete", dir.display()))
@@ -373,10 +526,10 @@ fn modinfo(data: &[u8], key: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The most recently cached kernel of this architecture's flavour.
-fn newest_cached(cache: &Path, arch: &Arch) -> Option<Kernel> {
+/// The most recently cached kernel of this architecture's flavour and release.
+fn newest_cached(cache: &Path, arch: &Arch, release: &str) -> Option<Kernel> {
     let flavour = arch.kernel_meta.strip_prefix("linux-image-")?;
-    std::fs::read_dir(cache.join("kernels"))
+    std::fs::read_dir(cache.join("kernels").join(release))
         .ok()?
         .flatten()
         .filter_map(|e| {

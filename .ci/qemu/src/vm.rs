@@ -1,6 +1,6 @@
 //! Boots one image under qemu-system, follows the console and judges the run.
 
-use crate::arch::Arch;
+use crate::arch::{Arch, Run};
 use crate::kernel::Kernel;
 use crate::protocol::{EXAMPLES, Entry, Line, Status};
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,9 +20,13 @@ pub struct Image {
     pub bytes: u64,
 }
 
-/// What one architecture's run showed.
+/// What one run (an architecture and a Debian release's kernel) showed.
 pub struct Report {
     pub arch: &'static Arch,
+    /// The Debian release whose kernel ran.
+    pub release: &'static str,
+    /// What the probe test recorded (`probe: ...` notes), if it ran.
+    pub probe: Option<String>,
     /// `uname -r`, machine and version as the VM reported them.
     pub kernel: Option<(String, String, String)>,
     pub package: Option<(String, String)>,
@@ -36,9 +40,11 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn broken(arch: &'static Arch, problem: String) -> Self {
+    pub fn broken(run: Run, problem: String) -> Self {
         Report {
-            arch,
+            arch: run.arch,
+            release: run.release,
+            probe: None,
             kernel: None,
             package: None,
             results: BTreeMap::new(),
@@ -46,6 +52,26 @@ impl Report {
             problems: vec![problem],
             seconds: 0.0,
         }
+    }
+
+    /// `aarch64/bullseye`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.arch.name, self.release)
+    }
+
+    /// Tests (not examples) with `pred`'s outcome.
+    pub fn tests(&self, pred: impl Fn(Status) -> bool) -> usize {
+        self.count(false, pred)
+    }
+
+    /// Examples with `pred`'s outcome.
+    pub fn examples(&self, pred: impl Fn(Status) -> bool) -> usize {
+        self.count(true, pred)
+    }
+
+    /// Tests that printed a note (a skip reason, say).
+    pub fn noted(&self) -> usize {
+        self.notes.iter().filter(|(b, _)| b != EXAMPLES).count()
     }
 
     fn count(&self, examples: bool, pred: impl Fn(Status) -> bool) -> usize {
@@ -79,9 +105,9 @@ impl Report {
     pub fn summary(&self) -> String {
         let ran = self.count(false, |_| true);
         let mut s = format!(
-            "{:8} {}: {} {ran} tests ran, {} passed, {} failed, {} ignored ({} printed a skip note); \
+            "{:16} {}: {} {ran} tests ran, {} passed, {} failed, {} ignored ({} printed a skip note); \
              examples {} ran, {} passed; {:.0} s",
-            self.arch.name,
+            self.name(),
             if self.ok() { "PASS" } else { "FAIL" },
             self.kernel_release().unwrap_or("(no kernel line)"),
             self.count(false, |s| s == Status::Ok),
@@ -106,19 +132,16 @@ impl Report {
     }
 
     pub fn print(&self) {
-        println!("[{}] {}", self.arch.name, self.summary());
+        println!("[{}] {}", self.name(), self.summary());
     }
 }
 
 /// Boots `image` with `kernel`, waits for the VM to power off (or `timeout`), and
 /// checks that every planned test and example reported, and passed.
-pub fn boot_and_judge(
-    arch: &'static Arch,
-    kernel: &Kernel,
-    image: &Image,
-    timeout: Duration,
-) -> Report {
-    let mut report = Report::broken(arch, String::new());
+pub fn boot_and_judge(run: Run, kernel: &Kernel, image: &Image, timeout: Duration) -> Report {
+    let arch = run.arch;
+    let tag = run.name();
+    let mut report = Report::broken(run, String::new());
     report.problems.clear();
     report.package = Some((kernel.package.clone(), kernel.version.clone()));
     let start = Instant::now();
@@ -138,12 +161,12 @@ pub fn boot_and_judge(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     println!(
-        "[{}] booting {} {} ({:?})",
-        arch.name, kernel.package, kernel.version, cmd
+        "[{tag}] booting {} {} ({:?})",
+        kernel.package, kernel.version, cmd
     );
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return Report::broken(arch, format!("{}: {e}", arch.qemu)),
+        Err(e) => return Report::broken(run, format!("{}: {e}", arch.qemu)),
     };
     let (tx, rx) = mpsc::channel::<String>();
     for pipe in [
@@ -192,7 +215,7 @@ pub fn boot_and_judge(
         match Line::find(&line) {
             // Kernel messages, and the output of a failed test: shown, never judged.
             // (Terminal control sequences, such as SeaBIOS's screen clearing, are dropped.)
-            None => println!("[{}] {}", arch.name, printable(&line)),
+            None => println!("[{tag}] {}", printable(&line)),
             Some(Err(e)) => report.problems.push(e),
             Some(Ok(l)) => match l {
                 Line::Kernel {
@@ -200,7 +223,7 @@ pub fn boot_and_judge(
                     machine,
                     version,
                 } => {
-                    println!("[{}] kernel {release} {machine} {version}", arch.name);
+                    println!("[{tag}] kernel {release} {machine} {version}");
                     report.kernel = Some((release, machine, version));
                 }
                 Line::Plan { binary, count } => {
@@ -215,11 +238,7 @@ pub fn boot_and_judge(
                     millis,
                 } => {
                     if status != Status::Ok {
-                        println!(
-                            "[{}] {} {binary} {test} ({millis} ms)",
-                            arch.name,
-                            status.as_str()
-                        );
+                        println!("[{tag}] {} {binary} {test} ({millis} ms)", status.as_str());
                     }
                     let tests = report.results.entry(binary.clone()).or_default();
                     if tests.insert(test.clone(), status).is_some() {
@@ -229,8 +248,12 @@ pub fn boot_and_judge(
                     }
                 }
                 Line::Note { binary, test, text } => {
-                    println!("[{}] note {binary} {test}: {text}", arch.name);
-                    report.notes.insert((binary, test));
+                    println!("[{tag}] note {binary} {test}: {text}");
+                    if let Some(probe) = text.strip_prefix("note: probe: ") {
+                        report.probe = Some(probe.trim().to_string());
+                    } else {
+                        report.notes.insert((binary, test));
+                    }
                 }
                 Line::Done => done = true,
             },

@@ -1,0 +1,220 @@
+//! Driving a context: reaping the ring, delivering completions, arming the reactor.
+
+use super::Inner;
+use super::waiters::{After, State};
+use crate::reactor::Reactor;
+use crate::request::buf::IoBuf;
+use crate::request::completion::{Completion, Token};
+use rustix::io::Errno;
+use std::io;
+use std::task::{self, Poll, Waker};
+
+/// How many times in a row a future polled for its task reaps and finds the eventfd
+/// readable again before it yields to the task's other work.
+const ROUNDS: usize = 32;
+
+/// Who is reaping, and what for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Me {
+    /// Nobody in particular (arming, `reap_ready`).
+    Nobody,
+    /// The future of the request with this token.
+    Op(Token),
+    /// A task waiting for room.
+    Room,
+}
+
+/// What the reaping task was waiting for, if it came.
+pub(super) enum Mine<B> {
+    Completion(Completion<B>),
+    /// Room for one request, taken.
+    Room,
+}
+
+/// What one reap found, under the waiters' lock.
+pub(super) struct Reaped<B> {
+    /// What the reaping task waited for, if it has come (and is now its own).
+    pub(super) mine: Option<Mine<B>>,
+    /// The readiness count.
+    fired: u64,
+    /// Whether the reactor was armed.
+    armed: bool,
+    /// Whether tasks wait while the reactor is not armed.
+    needs_arming: bool,
+    /// How many completions were taken from the ring.
+    pub(super) count: usize,
+}
+
+/// The eventfd's counter, or `WouldBlock` when it is zero.
+fn drain(ctx: &crate::Context<impl IoBuf>) -> io::Result<u64> {
+    let efd = ctx
+        .eventfd()
+        .ok_or_else(|| io::Error::other("the context has no eventfd"))?;
+    match efd.read()? {
+        0 => Err(io::ErrorKind::WouldBlock.into()),
+        n => Ok(n),
+    }
+}
+
+impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
+    /// Reaps what the ring holds into `st`, delivering each completion.
+    pub(super) fn reap_into(
+        &self,
+        st: &mut State<B>,
+        me: Option<Token>,
+        after: &mut After<B>,
+    ) -> Result<usize, Errno> {
+        let mut reaped = std::mem::take(&mut st.reaped);
+        let result = self.ctx.reap_ready(&mut reaped);
+        let count = reaped.len();
+        // In ring order (a vector drained from the front would cost more).
+        reaped.reverse();
+        while let Some(completion) = reaped.pop() {
+            st.deliver(completion, me, &self.shared.counts, after);
+        }
+        st.flush_freed(&self.shared.counts, after);
+        st.reaped = reaped;
+        result.map(|_| count)
+    }
+
+    /// Reaps the ring and delivers everything under the waiters' lock, after leaving
+    /// `waker` with `me`, then does what the deliveries left to do. When an earlier reap
+    /// has delivered `me`'s completion already, takes it and returns at once (the ring is
+    /// left to the tasks still waiting, whose reaper the reactor wakes).
+    pub(super) fn reap(&self, me: Me, waker: Option<&Waker>) -> io::Result<Reaped<B>> {
+        let mut after;
+        let result = {
+            let mut st = self.shared.lock();
+            if let Me::Op(token) = me {
+                if let Some(mine) = st.claim(token) {
+                    return Ok(Reaped {
+                        mine: Some(Mine::Completion(mine)),
+                        fired: st.fired,
+                        armed: st.armed,
+                        needs_arming: st.needs_arming(),
+                        count: 0,
+                    });
+                }
+            }
+            after = std::mem::replace(&mut st.spare, After::new());
+            if let (Me::Op(token), Some(waker)) = (me, waker) {
+                st.set_waker(token, waker);
+            }
+            let token = match me {
+                Me::Op(token) => Some(token),
+                _ => None,
+            };
+            let result = self.reap_into(&mut st, token, &mut after);
+            let count = *result.as_ref().unwrap_or(&0);
+            let mine = match me {
+                Me::Op(token) => st.claim(token).map(Mine::Completion),
+                Me::Room if self.shared.counts.try_acquire() => Some(Mine::Room),
+                Me::Room => {
+                    if let Some(waker) = waker {
+                        st.wait_for_room(waker);
+                    }
+                    None
+                }
+                Me::Nobody => None,
+            };
+            match result {
+                Err(e) if mine.is_none() && count == 0 => Err(io::Error::from(e)),
+                _ => Ok(Reaped {
+                    mine,
+                    fired: st.fired,
+                    armed: st.armed,
+                    needs_arming: st.needs_arming(),
+                    count,
+                }),
+            }
+        };
+        self.run_after_keep(&mut after);
+        if after.has_room() {
+            // Back for the next reap (a concurrent one may have left its own: keep one).
+            let mut st = self.shared.lock();
+            if !st.spare.has_room() {
+                st.spare = after;
+            }
+        }
+        result
+    }
+
+    /// Reaps and delivers; if `me`'s wait is not over and the reactor is not armed, arms
+    /// it (draining the eventfd, and reaping again, as long as it was readable), then
+    /// reaps once more. Returns what `me` waited for if it came; before returning it,
+    /// arms the reactor for the tasks still waiting if need be (the reactor's last
+    /// wake-up may have gone to `me`'s task).
+    pub(super) fn drive(&self, me: Me, waker: Option<&Waker>) -> io::Result<Option<Mine<B>>> {
+        let task_waker = waker;
+        let mut waker = waker;
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            if rounds > ROUNDS {
+                if let Some(task_waker) = task_waker {
+                    // Completions keep coming: let the task's other work run, then
+                    // carry on (its waker is kept, and it is woken now).
+                    task_waker.wake_by_ref();
+                    return Ok(None);
+                }
+            }
+            // A task waiting for room leaves its waker on every reap (the list is
+            // emptied whenever room frees); a future leaves it once.
+            let reaped = self.reap(
+                me,
+                if me == Me::Room {
+                    task_waker
+                } else {
+                    waker.take()
+                },
+            )?;
+            if let Some(mine) = reaped.mine {
+                if reaped.needs_arming {
+                    self.arm();
+                }
+                return Ok(Some(mine));
+            }
+            if reaped.armed {
+                // The reactor will wake one of the waiting tasks, which reaps for all.
+                return Ok(None);
+            }
+            let mut cx = task::Context::from_waker(&self.readiness);
+            match self.reactor.poll_read(&mut cx, &mut || drain(&self.ctx)) {
+                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Err(e)) => return Err(reactor_error(e)),
+                Poll::Pending => {
+                    {
+                        let mut st = self.shared.lock();
+                        // If the reactor fired since this thread looked, the registration
+                        // just made may be spent already: leave `armed` unset.
+                        if st.fired == reaped.fired {
+                            st.armed = true;
+                        }
+                    }
+                    // Completions posted between the last reap and the arming.
+                    return self
+                        .reap(me, if me == Me::Room { task_waker } else { None })
+                        .map(|r| r.mine);
+                }
+            }
+        }
+    }
+
+    /// Arms the reactor (for tasks left waiting by one that finishes or goes).
+    pub(super) fn arm(&self) {
+        // Errors here belong to the tasks still waiting, which see them when polled.
+        let _ = self.drive(Me::Nobody, None);
+    }
+}
+
+/// The reactor's error, said to come from the reactor: the usual cause is a runtime
+/// that has shut down while the context's futures lived on.
+fn reactor_error(e: io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!(
+            "rawaio::AsyncContext: its reactor cannot watch the context's eventfd any more \
+             (was the runtime it was created in shut down?): {e}"
+        ),
+    )
+}

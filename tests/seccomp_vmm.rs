@@ -1,0 +1,196 @@
+//! A VMM's I/O thread under its seccomp allow-list (cloud-hypervisor allows only
+//! `io_submit`, `io_getevents` and `io_destroy` of the AIO family in such threads).
+//!
+//! In a child process (the test binary run again), the context, its file, its eventfd
+//! and an eventfd for wake-ups are made outside the filter. Then one thread installs an
+//! allow-list built from `rawaio::syscalls::COMMON_PATH`, as a VMM would (plus
+//! `exit_group` and `write` for this harness's report), and under it submits single
+//! requests and a batch, reaps blocking and non-blocking, with and without timeouts and
+//! with a timeout that expires, is woken by a `POLL` on an eventfd that another thread
+//! writes, writes one itself, reads the context's completion eventfd, and drops the
+//! context with a poll still in flight. The test binary's allocator makes no system call
+//! (tests/sandbox), so every call the filter sees is rawaio's (or the thread's own lock
+//! and clock). A call outside the list stops the child with `SIGSYS`, and the failure
+//! names it.
+
+mod sandbox;
+#[path = "sandbox/workload.rs"]
+mod workload;
+
+use rawaio::eventfd::EventFd;
+use rawaio::syscalls::{self, Syscall};
+use rawaio::{Context, Op, Options, PollFlags};
+use sandbox::{Filter, allow_numbers, confined, in_child};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use workload::{Scratch, WAIT};
+
+const BLOCK: usize = 4096;
+
+/// What the I/O thread gets, made outside its filter.
+struct Io {
+    ctx: Context,
+    scratch: Scratch,
+    kick: Arc<EventFd>,
+    armed: Arc<AtomicBool>,
+    idle: std::os::fd::OwnedFd,
+}
+
+fn io_thread(io: Io) {
+    let Io {
+        mut ctx,
+        scratch,
+        kick,
+        armed,
+        idle,
+    } = io;
+    let file = &scratch.file;
+    let mut done = Vec::with_capacity(64);
+    // Single submissions and a batch, reaped with a timeout.
+    for i in 0..16 {
+        ctx.submit(Op::write(file, vec![i as u8; BLOCK], (i * BLOCK) as u64))
+            .map_err(|r| r.error)
+            .expect("submit");
+    }
+    let mut batch: VecDeque<Op<Vec<u8>>> = (16..32)
+        .map(|i| Op::write(file, vec![i as u8; BLOCK], (i * BLOCK) as u64))
+        .collect();
+    let mut tokens = Vec::with_capacity(32);
+    let s = ctx.submit_batch(&mut batch, &mut tokens);
+    assert_eq!((s.accepted, s.error), (16, None));
+    let mut got = 0;
+    while got < 32 {
+        got += ctx
+            .reap(1, 32, Some(WAIT), &mut done)
+            .expect("reap with a timeout");
+    }
+    assert!(done.iter().all(|c| c.result() == Ok(BLOCK as u64)));
+    assert_eq!(
+        ctx.eventfd().unwrap().read().unwrap(),
+        32,
+        "notified once each"
+    );
+    // Non-blocking reaps find nothing, with no timeout and a zero one.
+    assert_eq!(ctx.reap(0, 32, None, &mut done), Ok(0));
+    assert_eq!(ctx.reap(1, 32, Some(Duration::ZERO), &mut done), Ok(0));
+    // Reads, reaped blocking without a timeout; wait_all with one.
+    done.clear();
+    tokens.clear();
+    for i in 0..8 {
+        let t = ctx
+            .submit(Op::read(file, vec![0; BLOCK], (i * BLOCK) as u64))
+            .map_err(|r| r.error)
+            .expect("submit read");
+        tokens.push(t);
+    }
+    assert_eq!(ctx.reap(8, 8, None, &mut done), Ok(8));
+    assert_eq!(ctx.wait_all(&tokens, Some(WAIT), &mut done), Ok(8));
+    for c in done.drain(..) {
+        let buf = c.into_buf().unwrap();
+        assert!(buf.iter().all(|&b| b == buf[0]) && (buf[0] as usize) < 8);
+    }
+    // Guest memory through a scope: one read into two borrowed parts of a buffer.
+    let mut guest = vec![0u8; 4 * BLOCK];
+    let (low, high) = guest.split_at_mut(2 * BLOCK);
+    let read = ctx
+        .scope(|s| {
+            s.submit(Op::readv(file, vec![low, high], 0))
+                .map_err(|r| r.error)
+                .expect("scoped submit");
+            let mut scoped = Vec::new();
+            s.reap(1, 1, Some(WAIT), &mut scoped).expect("scoped reap");
+            scoped[0].result()
+        })
+        .expect("scope");
+    assert_eq!(read, Ok(4 * BLOCK as u64));
+    assert!(guest[..BLOCK].iter().all(|&b| b == 0) && guest[3 * BLOCK..].iter().all(|&b| b == 3));
+    // A timeout that expires: a poll on a pipe nobody writes.
+    ctx.submit(Op::poll(&idle, PollFlags::IN))
+        .map_err(|r| r.error)
+        .expect("submit idle poll");
+    assert_eq!(
+        ctx.reap(1, 1, Some(Duration::from_millis(20)), &mut done),
+        Ok(0)
+    );
+    // Woken by an eventfd another thread writes...
+    let poll = ctx
+        .submit(Op::poll(&*kick, PollFlags::IN))
+        .map_err(|r| r.error)
+        .expect("submit poll");
+    armed.store(true, Ordering::Release);
+    assert_eq!(
+        ctx.reap(1, 1, Some(WAIT), &mut done),
+        Ok(1),
+        "woken by the kick"
+    );
+    let c = done.pop().unwrap();
+    assert_eq!(
+        (c.token(), c.result()),
+        (poll, Ok(PollFlags::IN.bits() as u64))
+    );
+    assert_eq!(kick.read().unwrap(), 1);
+    // ... and by one it writes itself.
+    let poll = ctx
+        .submit(Op::poll(&*kick, PollFlags::IN))
+        .map_err(|r| r.error)
+        .expect("submit poll");
+    kick.write(3).expect("EventFd::write");
+    assert_eq!(ctx.reap(1, 1, Some(WAIT), &mut done), Ok(1));
+    assert_eq!(done.pop().unwrap().token(), poll);
+    assert_eq!(
+        ctx.eventfd().unwrap().read().unwrap(),
+        11,
+        "8 reads, the scoped read and 2 polls"
+    );
+    // Dropped with the idle poll in flight: io_destroy cancels it, then the eventfd
+    // closes.
+    assert_eq!(ctx.in_flight(), 1);
+    drop(ctx);
+    drop(idle);
+    println!("the I/O thread ran under its allow-list");
+}
+
+#[test]
+fn vmm_io_thread_allow_list() {
+    in_child("vmm_io_thread_allow_list", || {
+        let calls = syscalls::allow_list(syscalls::COMMON_PATH).expect("COMMON_PATH");
+        for must in [Syscall::IoSubmit, Syscall::IoGetevents, Syscall::IoDestroy] {
+            assert!(calls.contains(&must));
+        }
+        assert!(!calls.contains(&Syscall::IoPgetevents) && !calls.contains(&Syscall::Mmap));
+        let filter = Filter::allow_only(&allow_numbers(&calls));
+        let ctx = Context::with_options(
+            64,
+            Options {
+                eventfd: true,
+                ..Options::default()
+            },
+        )
+        .expect("Context::with_options");
+        let kick = Arc::new(EventFd::new().unwrap());
+        let armed = Arc::new(AtomicBool::new(false));
+        let (idle, _idle_w) = rustix::pipe::pipe().unwrap();
+        // The other side of the wake-up, outside the filter.
+        {
+            let (kick, armed) = (Arc::clone(&kick), Arc::clone(&armed));
+            std::thread::spawn(move || {
+                while !armed.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                kick.write(1).unwrap();
+            });
+        }
+        let io = Io {
+            ctx,
+            scratch: Scratch::new("vmm"),
+            kick,
+            armed,
+            idle,
+        };
+        std::mem::forget(_idle_w);
+        confined(io, filter, io_thread);
+    });
+}
