@@ -180,7 +180,9 @@ impl<B> State<B> {
         Self {
             entries: (0..slots).map(|_| Entry::Vacant).collect(),
             retries: (0..slots).map(|_| None).collect(),
-            away: HashMap::new(),
+            // Room for a ring's worth of completions whose slot was reused before they were
+            // claimed: the steady state then never grows the map.
+            away: HashMap::with_capacity(slots),
             freed: 0,
             waiting: 0,
             room: Vec::new(),
