@@ -26,7 +26,8 @@ pub(crate) fn check_offset(offset: u64, len: u64) -> Result<(), InvalidOp> {
 
 /// Checks `op`: what rawaio can know before submission. `context_notifies` says whether
 /// the context signals an eventfd of its own on every request.
-#[inline]
+// Always: every submission runs it, and a separate call shows on the qd-1 path.
+#[inline(always)]
 pub(crate) fn check<B: IoBuf>(
     op: &mut Op<'_, B>,
     context_notifies: bool,
