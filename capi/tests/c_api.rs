@@ -114,7 +114,13 @@ fn run(name: &str, link: Link) {
     compile(&cc, &args, &binary);
 
     let mut command = Command::new(&binary);
-    command.env("RAWAIO_TEST_DIR", env!("CARGO_TARGET_TMPDIR"));
+    command
+        .env("RAWAIO_TEST_DIR", env!("CARGO_TARGET_TMPDIR"))
+        // `cargo test` puts target/debug on LD_LIBRARY_PATH, which the dynamic linker
+        // searches before the program's RUNPATH: the shared programs would load
+        // whatever debug librawaio.so an earlier `cargo build` left there, not the
+        // library just built.
+        .env_remove("LD_LIBRARY_PATH");
     let output = command.output().expect("running the C test");
     assert_success(&command, &output);
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -144,7 +150,7 @@ macro_rules! c_tests {
     };
 }
 
-c_tests!(api, epoll, sum, fork, threads);
+c_tests!(api, epoll, sum, fork, threads, mremap);
 
 /// The symbols and versions libaio exports, as `nm -D --with-symbol-versions` shows them.
 const LIBAIO_SYMBOLS: [&str; 13] = [
