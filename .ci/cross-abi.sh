@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the rawaio-abi tests (unit tests and the C probe cross-check), then rawaio's
-# syscall-free unit tests and its ABI property tests (tests/prop_abi.rs), for a big-endian
+# syscall-free unit tests, its ABI property tests (tests/prop_abi.rs) and docs/abi.md's
+# table against this target (tests/doc_abi.rs), for a big-endian
 # 64-bit target (s390x) and a 32-bit target (i686) under qemu-user. (qemu-user answers
 # the AIO system calls with ENOSYS, so the kernel tests run elsewhere: i686 through
 # .ci/i686-kernel.sh.)
@@ -45,7 +46,7 @@ run_target() {
     env "${runner[@]}" cargo test -p rawaio --target "$target" --lib --no-fail-fast -- \
         ring:: inflight:: buf:: op:: direct:: probe:: sys::ret:: completion:: error:: syscalls::
     env "${runner[@]}" PROPTEST_CASES=128 \
-        cargo test -p rawaio --target "$target" --test prop_abi --no-fail-fast
+        cargo test -p rawaio --target "$target" --test prop_abi --test doc_abi --no-fail-fast
 }
 
 targets=("$@")

@@ -15,6 +15,15 @@ use std::process::Command;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(rawaio_symver)");
     println!("cargo::rustc-check-cfg=cfg(rawaio_native)");
+    println!("cargo::rustc-check-cfg=cfg(rawaio_sandbox)");
+    // tests/c_seccomp.rs builds its filters with the workspace's seccomp helpers, which a
+    // published package does not hold: it runs only from the repository.
+    let sandbox =
+        Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap()).join("../tests/sandbox/mod.rs");
+    println!("cargo::rerun-if-changed={}", sandbox.display());
+    if sandbox.is_file() {
+        println!("cargo::rustc-cfg=rawaio_sandbox");
+    }
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=libaio.map");
     println!("cargo::rerun-if-env-changed=PATH");

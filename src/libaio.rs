@@ -27,8 +27,8 @@
 //! use std::os::fd::AsRawFd;
 //! use std::time::Duration;
 //!
-//! let file = std::fs::File::open("Cargo.toml")?;
-//! let mut buf = [0u8; 11];
+//! let file = std::fs::File::open("README.md")?;
+//! let mut buf = [0u8; 8];
 //! let ctx = libaio::queue_init(8)?;
 //! let mut cb = iocb::default();
 //! libaio::prep_pread(&mut cb, file.as_raw_fd(), buf.as_mut_ptr(), buf.len(), 0);
@@ -40,8 +40,8 @@
 //!     assert_eq!(n, 1);
 //!     libaio::queue_release(ctx)?;
 //! }
-//! assert_eq!(libaio::event_result(&events[0]), Ok(11));
-//! assert_eq!(&buf, b"[workspace]");
+//! assert_eq!(libaio::event_result(&events[0]), Ok(8));
+//! assert_eq!(&buf, b"# rawaio");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -105,10 +105,17 @@ fn storm(user_space_reaping: bool) {
         })
     };
 
-    // The completions trickle in while the storm goes on.
+    // The completions trickle in while the storm goes on: each step waits 5 ms and for at
+    // least SIGNALS_PER_STEP more signals handled, so that however slowly a loaded
+    // machine runs the sender, the reaper waits through more than 100 of them.
+    const SIGNALS_PER_STEP: usize = 3;
     let start = Instant::now();
-    for (_, w) in &pipes {
+    for (i, (_, w)) in pipes.iter().enumerate() {
         std::thread::sleep(Duration::from_millis(5));
+        let owed = (i + 1) * SIGNALS_PER_STEP;
+        while SIGNALS.load(Ordering::Relaxed) - before < owed && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
         write_byte(w);
     }
     let sent = sender.join().unwrap(); // returns once the reaper is done

@@ -162,23 +162,29 @@ struct Interrupted<T> {
 /// Runs `call` on a new thread and, from `delay` after it starts, sends [`SIG`] to that
 /// thread every 10 ms until `call` returns. Fails the test if it has not returned
 /// within [`TIMEOUT`] plus `delay` (the blocked thread is then abandoned).
+///
+/// Both sides measure from one instant, taken by the calling thread just before `call`
+/// and handed to the signalling side: the first signal goes out no earlier than
+/// `delay` after it, however late either thread is scheduled. So a call that returns
+/// only when a signal interrupts it has `elapsed >= delay`, exactly, under any load.
 fn interrupt<T: Send + 'static>(
     delay: Duration,
     call: impl FnOnce() -> T + Send + 'static,
 ) -> Interrupted<T> {
     install_handler();
     let done = Arc::new(AtomicBool::new(false));
-    let (tid_tx, tid_rx) = mpsc::channel();
+    let (start_tx, start_rx) = mpsc::channel();
     let (res_tx, res_rx) = mpsc::channel();
     let done2 = Arc::clone(&done);
     let handle = std::thread::spawn(move || {
         HITS.with(|h| h.set(0));
-        // Started before the thread says it is ready, so that the delay (counted from the
-        // ready message) never ends before `start + delay`, however late this thread is
-        // scheduled (a qemu-system guest under TCG).
+        // Taken before the thread says it is ready and handed to the signalling side, so
+        // that the delay never ends before `start + delay`, however late either thread is
+        // scheduled (a loaded machine, a qemu-system guest under TCG).
         let start = Instant::now();
         // SAFETY: pthread_self has no preconditions.
-        tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
+        let tid = unsafe { libc::pthread_self() };
+        start_tx.send((tid, start)).unwrap();
         let result = call();
         let elapsed = start.elapsed();
         let hits = HITS.with(Cell::get);
@@ -191,8 +197,8 @@ fn interrupt<T: Send + 'static>(
             })
             .unwrap();
     });
-    let tid = tid_rx.recv().unwrap();
-    std::thread::sleep(delay);
+    let (tid, start) = start_rx.recv().unwrap();
+    std::thread::sleep((start + delay).saturating_duration_since(Instant::now()));
     let deadline = Instant::now() + TIMEOUT;
     while !done.load(Ordering::Acquire) {
         assert!(
@@ -815,26 +821,24 @@ fn getevents_is_interrupted_by_a_signal() {
     ] {
         let ctx = Ctx::new(1);
         let id = ctx.id();
-        let out = interrupt(Duration::from_millis(50), move || {
-            getevents(id, 1, 1, timeout)
-        });
+        let delay = Duration::from_millis(50);
+        let out = interrupt(delay, move || getevents(id, 1, 1, timeout));
         assert_eq!(out.result, Err(Errno::INTR), "{what}");
         assert!(out.hits >= 1, "the handler ran");
-        assert!(
-            out.elapsed >= Duration::from_millis(40),
-            "{what}: {:?}",
-            out.elapsed
-        );
+        assert!(out.elapsed >= delay, "{what}: {:?}", out.elapsed);
     }
 }
 
 #[test]
 fn negative_timeouts_wait_until_interrupted() {
-    // A negative timeout is not an error and does not expire: it waits for ever.
+    // A negative timeout is not an error and does not expire: it waits for ever, so the
+    // call still waits when the first signal comes (`interrupt` sends none before
+    // `delay` has passed on the calling thread's own clock).
+    let delay = Duration::from_millis(150);
     for (sec, nsec) in [(-1isize, 0isize), (0, -1), (-1, -1)] {
         let ctx = Ctx::new(1);
         let id = ctx.id();
-        let out = interrupt(Duration::from_millis(150), move || {
+        let out = interrupt(delay, move || {
             let mut ev = [io_event::default(); 1];
             let ts = __kernel_old_timespec {
                 tv_sec: sec,
@@ -844,8 +848,9 @@ fn negative_timeouts_wait_until_interrupted() {
             unsafe { sys::io_getevents(id, 1, 1, ev.as_mut_ptr(), &ts) }
         });
         assert_eq!(out.result, Err(Errno::INTR), "timeout {{{sec}, {nsec}}}");
+        assert!(out.hits >= 1, "the handler ran");
         assert!(
-            out.elapsed >= Duration::from_millis(140),
+            out.elapsed >= delay,
             "timeout {{{sec}, {nsec}}} returned after {:?}",
             out.elapsed
         );

@@ -118,13 +118,36 @@ pub unsafe extern "C" fn io_destroy(ctx: IoContext) -> c_int {
         // context now could unmap the ring under it (see `getevents`).
         return neg(Errno::INTR);
     }
+    let registered = registry::find(ctx).is_some();
     registry::unregister(ctx);
     // SAFETY: after `unregister` no user-space reaper reads the ring; the caller keeps
     // the buffers of requests in flight valid until this returns, as with libaio.
     match unsafe { sys::io_destroy(ctx) } {
-        Ok(()) => 0,
+        Ok(()) => {
+            if !registered && !registry::reentered() {
+                // A live context the table does not name: perhaps one of this library's
+                // whose ring the program moved (mremap), still registered under its old
+                // address. Forget every handle the kernel no longer knows, so a later
+                // call on the old one gets the kernel's EINVAL instead of reading a ring
+                // that is gone. (Rare: contexts made here are destroyed by their
+                // registered handle.)
+                registry::forget_dead(is_live);
+            }
+            0
+        }
         Err(e) => neg(e),
     }
+}
+
+/// Whether the kernel knows `ctx` as a live context of this process, asked with an
+/// `io_getevents` that takes no event and never waits. The caller must be registered as
+/// a system-call reaper of `ctx`'s slot: even with `nr` 0 the kernel may write the
+/// ring's `head` (the value it read, which a user-space reaper may have moved since).
+fn is_live(ctx: IoContext) -> bool {
+    let zero = Timespec::default();
+    // SAFETY: no event is written (nr is 0); `zero` is a valid timeout.
+    let answer = unsafe { sys::io_getevents(ctx, 0, 0, std::ptr::null_mut(), &zero) };
+    answer != Err(Errno::INVAL)
 }
 
 /// `int io_queue_release(io_context_t ctx)`: `io_destroy`.

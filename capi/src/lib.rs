@@ -9,7 +9,9 @@
 //! What it does better than libaio: `io_getevents` and `io_pgetevents` copy ready
 //! completions straight from the kernel's ring, without a system call, whenever the call
 //! would not block, safely when several threads reap one context; and an invalid
-//! context handle gives `-EINVAL` instead of a crash. See `docs/libaio.md`.
+//! context handle gives `-EINVAL` instead of a crash (except the old handle of a ring
+//! the program itself moved with `mremap` or unmapped, until its context is destroyed).
+//! See `docs/libaio.md`.
 //!
 //! The system calls are rawaio's own (inline assembly); the C library is not used for
 //! any of them.

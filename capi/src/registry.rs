@@ -32,6 +32,17 @@
 //! finishes before the unmapping or never starts. System-call reapers do not hold up
 //! destruction: the kernel wakes them itself.
 //!
+//! # Rings the program moves
+//!
+//! The kernel lets a program move a ring with `mremap` (it then knows the context by the
+//! new address only) or unmap it. Nothing in this process's memory shows that without a
+//! system call, so the slot keeps naming the old address, and a user-space reap on the
+//! old handle reads memory that may be gone: the one case where a handle that is not a
+//! live context is dereferenced (docs/libaio.md states it). [`forget_dead`], run when a
+//! context this table does not name is destroyed, asks the kernel about every handle
+//! here and forgets the dead ones, so the old handle of a moved ring is forgotten at the
+//! latest when its context is destroyed through its new one.
+//!
 //! # fork
 //!
 //! Every slot records the [`ForkMarker`] of the process that registered it. In a `fork`
@@ -292,6 +303,33 @@ pub(crate) fn unregister(ctx: aio_context_t) {
             std::hint::spin_loop();
         } else {
             std::thread::yield_now();
+        }
+    }
+}
+
+/// Forgets every registration of this process whose handle the kernel no longer knows
+/// (`alive` returns false for it), so that no call on such a handle reads its ring.
+///
+/// A registration outlives its context when the program moved the ring (`mremap`: the
+/// kernel then knows the context by its new address only), unmapped it, or destroyed the
+/// context by a direct system call. `alive` is asked about each handle while the caller
+/// is registered as a system-call reaper of its slot, so it may make a system call on the
+/// context. Must not be called from a signal handler that interrupted a user-space reap
+/// ([`reentered`]): the slot that thread holds would never be released.
+pub(crate) fn forget_dead(mut alive: impl FnMut(aio_context_t) -> bool) {
+    for slot in &TABLE {
+        let ctx = slot.ctx.load(Ordering::Acquire);
+        if ctx == 0 || slot.foreign() {
+            continue;
+        }
+        let live = {
+            let _reaper = slot.syscall();
+            // The slot may have been emptied or reused meanwhile: ask only about the
+            // handle it still names.
+            slot.ctx.load(Ordering::Acquire) != ctx || alive(ctx)
+        };
+        if !live {
+            unregister(ctx);
         }
     }
 }

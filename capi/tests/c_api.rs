@@ -16,129 +16,23 @@
 #![cfg(all(target_os = "linux", rawaio_native))]
 
 mod common;
-#[path = "../../tests/sandbox/mod.rs"]
-mod sandbox;
 
-use common::{assert_success, command_from_env, compile};
-use rawaio::syscalls::Syscall;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use common::{Link, assert_success, build_program, check_passed, library_dir};
 use std::process::Command;
-use std::sync::OnceLock;
-
-const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
-/// What a Rust staticlib needs from the system (`--print native-static-libs`).
-const STATIC_LIBS: [&str; 7] = [
-    "-lgcc_s",
-    "-lutil",
-    "-lrt",
-    "-lpthread",
-    "-lm",
-    "-ldl",
-    "-lc",
-];
-
-/// The directory holding librawaio.so and librawaio.a, built once per test run.
-fn library_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let target = tmp.parent().expect("CARGO_TARGET_TMPDIR is <target>/tmp");
-        let exe = std::env::current_exe().unwrap();
-        let profile = exe
-            .parent()
-            .and_then(Path::parent)
-            .and_then(Path::file_name);
-        let target_dir = if profile.is_some_and(|p| p == "release") {
-            target.join("capi-nested")
-        } else {
-            target.to_owned()
-        };
-        let mut command = Command::new(env!("CARGO"));
-        command
-            .args(["build", "--release", "--offline", "-p", "rawaio-capi"])
-            .arg("--manifest-path")
-            .arg(Path::new(MANIFEST).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .env_remove("CARGO_BUILD_TARGET")
-            .env_remove("CARGO_TARGET_DIR");
-        let output = command.output().expect("running cargo");
-        assert_success(&command, &output);
-        let dir = target_dir.join("release");
-        for file in ["librawaio.so", "librawaio.a"] {
-            assert!(
-                dir.join(file).is_file(),
-                "{} missing",
-                dir.join(file).display()
-            );
-        }
-        dir
-    })
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Link {
-    Shared,
-    Static,
-}
 
 /// Compiles `c/<name>.c` linked as `link`, runs it, and checks it passed.
 fn run(name: &str, link: Link) {
     let binary = build_program(name, link);
     let mut command = Command::new(&binary);
-    command.env("RAWAIO_TEST_DIR", env!("CARGO_TARGET_TMPDIR"));
+    command
+        .env("RAWAIO_TEST_DIR", env!("CARGO_TARGET_TMPDIR"))
+        // `cargo test` puts target/debug on LD_LIBRARY_PATH, which the dynamic linker
+        // searches before the program's RUNPATH: the shared programs would load
+        // whatever debug librawaio.so an earlier `cargo build` left there, not the
+        // library just built.
+        .env_remove("LD_LIBRARY_PATH");
     let output = command.output().expect("running the C test");
     check_passed(name, link, &command, &output);
-}
-
-/// Compiles `c/<name>.c` linked as `link`; returns the program's path.
-fn build_program(name: &str, link: Link) -> PathBuf {
-    let lib = library_dir();
-    let cc = command_from_env("RAWAIO_CAPI_CC", "cc");
-    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("capi-c");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let binary = out_dir.join(format!("{name}-{link:?}").to_lowercase());
-    let include = format!("-I{MANIFEST}/include");
-    let source = format!("{MANIFEST}/tests/c/{name}.c");
-    let lib_dir = format!("-L{}", lib.display());
-    let rpath = format!("-Wl,-rpath,{}", lib.display());
-    let archive = lib.join("librawaio.a").display().to_string();
-    let mut args = vec![
-        "-std=gnu11",
-        "-O1",
-        "-g",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        &include,
-        &source,
-    ];
-    if cfg!(rawaio_symver) {
-        args.push("-DRAWAIO_TEST_VERSIONED");
-    }
-    match link {
-        Link::Shared => args.extend([lib_dir.as_str(), "-lrawaio", rpath.as_str(), "-lpthread"]),
-        Link::Static => {
-            args.push(&archive);
-            args.extend(STATIC_LIBS);
-        }
-    }
-    compile(&cc, &args, &binary);
-    binary
-}
-
-/// Checks that a C test program exited 0 and printed its PASS line.
-fn check_passed(name: &str, link: Link, command: &Command, output: &std::process::Output) {
-    assert_success(command, output);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with(&format!("PASS {name}"))),
-        "{name} exited 0 without PASS:\n{stdout}"
-    );
-    println!("{name} ({link:?}): {}", stdout.trim_end());
 }
 
 macro_rules! c_tests {
@@ -158,58 +52,7 @@ macro_rules! c_tests {
     };
 }
 
-c_tests!(api, epoll, sum, fork, threads);
-
-/// `c/seccomp.c` under a seccomp filter that answers `io_pgetevents` (and
-/// `io_pgetevents_time64`) with `errno`: every wait through `io_getevents`,
-/// `io_queue_run` and `io_queue_wait` works, and `io_pgetevents` fails with that errno.
-/// The filter is installed between `fork` and `exec` (filters survive `exec`).
-fn under_pgetevents_filter(errno: i32, link: Link) {
-    if !sandbox::CAN_FILTER {
-        println!("skipped: no seccomp filter builder for this target (see tests/sandbox)");
-        return;
-    }
-    let binary = build_program("seccomp", link);
-    let numbers: Vec<i64> = [Syscall::IoPgetevents, Syscall::IoPgeteventsTime64]
-        .iter()
-        .filter_map(|s| s.number())
-        .map(i64::from)
-        .collect();
-    let filter = sandbox::Filter::deny(&numbers, errno);
-    let mut command = Command::new(&binary);
-    command
-        .env("RAWAIO_TEST_DIR", env!("CARGO_TARGET_TMPDIR"))
-        .env("RAWAIO_EXPECT_ERRNO", errno.to_string());
-    // SAFETY: the hook makes two system calls (prctl, seccomp) and allocates nothing.
-    unsafe { command.pre_exec(move || filter.install()) };
-    let output = match command.output() {
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
-            println!("skipped: the kernel has no seccomp filters ({e})");
-            return;
-        }
-        other => other.expect("running the C test under the filter"),
-    };
-    check_passed("seccomp", link, &command, &output);
-}
-
-mod seccomp {
-    use super::{Link, under_pgetevents_filter};
-
-    #[test]
-    fn io_pgetevents_answering_eperm_shared() {
-        under_pgetevents_filter(libc::EPERM, Link::Shared);
-    }
-
-    #[test]
-    fn io_pgetevents_answering_enosys_shared() {
-        under_pgetevents_filter(libc::ENOSYS, Link::Shared);
-    }
-
-    #[test]
-    fn io_pgetevents_answering_eperm_static() {
-        under_pgetevents_filter(libc::EPERM, Link::Static);
-    }
-}
+c_tests!(api, epoll, sum, fork, threads, mremap);
 
 /// The symbols and versions libaio exports, as `nm -D --with-symbol-versions` shows them.
 const LIBAIO_SYMBOLS: [&str; 13] = [

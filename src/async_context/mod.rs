@@ -130,14 +130,14 @@ use waiters::{Counts, State, Waiters};
 /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 /// rt.block_on(async {
 ///     let ctx = AsyncContext::<Tokio>::new(8)?;
-///     let a = std::fs::File::open("Cargo.toml")?;
+///     let a = std::fs::File::open("README.md")?;
 ///     let b = std::fs::File::open("README.md")?;
 ///     let (ra, rb) = tokio::join!(
-///         ctx.submit(Op::read(&a, vec![0u8; 11], 0))?,
-///         ctx.submit(Op::read(&b, vec![0u8; 8], 0))?,
+///         ctx.submit(Op::read(&a, vec![0u8; 8], 0))?,
+///         ctx.submit(Op::read(&b, vec![0u8; 6], 2))?,
 ///     );
-///     assert_eq!(ra?.into_buf().unwrap(), b"[workspace]");
-///     assert_eq!(rb?.into_buf().unwrap(), b"# rawaio");
+///     assert_eq!(ra?.into_buf().unwrap(), b"# rawaio");
+///     assert_eq!(rb?.into_buf().unwrap(), b"rawaio");
 ///     Ok(())
 /// })
 /// # }

@@ -20,11 +20,11 @@ use std::task::{Context, Poll, ready};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// async_io::block_on(async {
-///     let file = std::fs::File::open("Cargo.toml")?;
+///     let file = std::fs::File::open("README.md")?;
 ///     let ctx = AsyncContext::<AsyncIo>::new(8)?;
-///     let completion = ctx.submit(Op::read(&file, vec![0u8; 11], 0))?.await?;
-///     assert_eq!(completion.result()?, 11);
-///     assert_eq!(completion.into_buf().unwrap(), b"[workspace]");
+///     let completion = ctx.submit(Op::read(&file, vec![0u8; 8], 0))?.await?;
+///     assert_eq!(completion.result()?, 8);
+///     assert_eq!(completion.into_buf().unwrap(), b"# rawaio");
 ///     Ok(())
 /// })
 /// # }

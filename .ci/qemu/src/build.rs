@@ -289,12 +289,6 @@ pub fn image(repo: &Repo, run: Run, kernel: &Kernel, subset: &Subset) -> Result<
     if n_tests == 0 {
         return Err("cargo reported no test binary".into());
     }
-    // tests/eventfd.rs opens $CARGO_MANIFEST_DIR/Cargo.toml: put it where it was.
-    files.push((
-        root.join("Cargo.toml").to_string_lossy().into(),
-        root.join("Cargo.toml"),
-    ));
-
     let path = out_dir.join("initramfs.gz");
     let manifest: String = entries.iter().map(|e| e.to_line() + "\n").collect();
     let bytes = pack(&path, &manifest, &files)?;
