@@ -546,3 +546,26 @@ fn a_fork_child_can_neither_submit_nor_steal_completions() {
     assert_eq!(fixed.occupied(), 2);
     let _ = c.into_slot();
 }
+
+#[test]
+fn a_fixed_context_moves_to_another_thread() {
+    fn sendable<T: Send>(_: &T) {}
+    let file = TempFile::new(Fs::Tmpfs, "fixed-send", b"across threads");
+    let f = Arc::new(file.open_ro());
+    let mut fixed = FixedContext::<Vec<u8>>::new(2).unwrap();
+    let slot = fixed.insert(Op::read(Arc::clone(&f), vec![0u8; 6], 0)).unwrap();
+    sendable(&fixed);
+    // The context, its slot and its handle go to another thread and are used there.
+    let (fixed, bytes) = std::thread::spawn(move || {
+        let mut fixed = fixed;
+        fixed.push_at(slot, 7).unwrap();
+        submit_all(&mut fixed, 1);
+        let slot = reap_n(&mut fixed, 1).pop().unwrap().into_slot();
+        let bytes = fixed.bufs(&slot).unwrap()[0].clone();
+        (fixed, bytes)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(bytes, b"thread");
+    assert_eq!(fixed.in_flight(), 0);
+}
