@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo +nightly miri test -p rawaio --lib -- \
-    ring:: slots:: request:: deadline:: direct:: probe:: sys::ret:: error:: \
+    ring:: slots:: fixed_slots:: request:: deadline:: direct:: probe:: sys::ret:: error:: \
     async_context:: syscalls::
 cargo +nightly miri test -p rawaio-abi --lib

@@ -17,7 +17,10 @@
 #      IOPS and CPU per I/O against queue depth to docs/benchmarks-<target>.svg (drawn by
 #      benches/plot with the plotters crate; `cargo run -p rawaio-bench-plot -- TSV DIR`
 #      redraws them from a TSV without running anything);
-#   6. tears down what it set up (zram reset, the file removed), also on failure.
+#   6. appends issue 16's targets (benches/targets.sh: the C loop against each rawaio
+#      path in alternating rounds, at qd 128 and qd 1) and the instructions per I/O of
+#      each path (benches/callgrind.sh) to docs/benchmarks.md, unless ISSUE16=0;
+#   7. tears down what it set up (zram reset, the file removed), also on failure.
 #
 # Settings (environment): RUNTIME seconds per run (default 3), QDS (default
 # "1 2 4 8 16 32 64 128"), TARGETS (default "zram ext4"), FILE_DIR (default /var/tmp),
@@ -63,6 +66,7 @@ bench=$root/target/release/aio-bench
 gcc -O2 -Wall -o "$work/aio_floor" benches/c/aio_floor.c
 floor=$work/aio_floor
 engines="c-floor rawaio"
+if "$bench" --help 2>&1 | grep -q '\bfixed\b'; then engines+=" rawaio-fixed"; fi
 if "$bench" --help 2>&1 | grep -q '\basync\b'; then engines+=" rawaio-async"; fi
 engines+=" fio-libaio fio-libaio-ur fio-io_uring fio-psync"
 
@@ -124,8 +128,9 @@ run_engine() {
     local fio_queue=("--iodepth=$qd" "--iodepth_batch_submit=$batch")
     case $engine in
     c-floor) measure floor "$floor" "$path" "$qd" "$batch" "$BS" "$RUNTIME" ;;
-    rawaio | rawaio-async)
-        local e=rawaio; [ "$engine" = rawaio-async ] && e=async
+    rawaio | rawaio-async | rawaio-fixed)
+        local e=rawaio
+        case $engine in rawaio-async) e=async ;; rawaio-fixed) e=fixed ;; esac
         measure bench "$bench" --target "$path" --rw randread --bs "$BS" --qd "$qd" \
             --batch "$batch" --runtime "$RUNTIME" --engine "$e" --reap ring --json ;;
     fio-libaio) measure fio fio "${fio_common[@]}" --ioengine=libaio "${fio_queue[@]}" ;;
@@ -195,7 +200,8 @@ when=$(date -u +%Y-%m-%d)
     echo "process's user + system time over the I/Os it did. Raw figures: [benchmarks.tsv](benchmarks.tsv);"
     echo "the plots are drawn from them by benches/plot (\`cargo run -p rawaio-bench-plot -- docs/benchmarks.tsv docs\`)."
     echo "Engines: **c-floor** is benches/c/aio_floor.c (raw io_submit batches, ring reaping, no"
-    echo "bookkeeping); **rawaio** is \`aio-bench --engine rawaio --reap ring\`; **fio-libaio-ur** is"
+    echo "bookkeeping); **rawaio** is \`aio-bench --engine rawaio --reap ring\`; **rawaio-fixed** is"
+    echo "\`aio-bench --engine fixed\` (a FixedContext slot per queue slot); **fio-libaio-ur** is"
     echo "fio's libaio engine with \`userspace_reap=1\`; **fio-libaio-default** (qd 128 only) is fio's"
     echo "libaio engine with its default batching. Each cell is a single run on a shared VM: expect"
     echo "+-10% between neighbours; the targets at the end are measured in alternating rounds."
@@ -269,4 +275,22 @@ when=$(date -u +%Y-%m-%d)
 # The plots: IOPS (left) and CPU per I/O (right) against queue depth (log-2 axis), one
 # line per engine, drawn by benches/plot (the plotters crate) from the TSV.
 cargo run -q --release -p rawaio-bench-plot -- "$OUT/benchmarks.tsv" "$OUT" >/dev/null
+if [ "${ISSUE16:-1}" != 0 ]; then
+    # Each sets up a zram device of its own.
+    {
+        echo
+        echo "## Targets (issue 16): fixed requests, the async path, queue depth 1"
+        echo
+        echo "\`sudo bash benches/targets.sh\`: the C loop (benches/c/aio_floor.c) against the same loop over"
+        echo "each rawaio path (benches/floor.rs) and against aio-bench's engines."
+        echo
+        OUT=$OUT bash benches/targets.sh
+        echo
+        echo "## Instructions per I/O (callgrind)"
+        echo
+        echo "\`sudo bash benches/callgrind.sh\`: user-space instructions per I/O, deterministic whatever the load."
+        echo
+        OUT=$OUT bash benches/callgrind.sh
+    } >>"$OUT/benchmarks.md"
+fi
 echo "wrote $OUT/benchmarks.md, $OUT/benchmarks.tsv and $(for t in $TARGETS; do printf '%s ' "$OUT/benchmarks-$t.svg"; done)"

@@ -138,6 +138,8 @@ pub enum InvalidOp {
     NotifyConflict,
     /// A [`Token`](crate::Token) of another context.
     ForeignToken,
+    /// A [`FixedSlot`](crate::FixedSlot) of another [`FixedContext`](crate::FixedContext).
+    ForeignSlot,
     /// [`Context::scope`](crate::Context::scope) on a context with requests in flight.
     InFlight {
         /// How many.
@@ -175,6 +177,7 @@ impl fmt::Display for InvalidOp {
                  signal only one, so Op::notify is refused here",
             ),
             Self::ForeignToken => f.write_str("the token belongs to another context"),
+            Self::ForeignSlot => f.write_str("the fixed slot belongs to another fixed context"),
             Self::InFlight { count } => write!(
                 f,
                 "the context has {count} requests in flight; a scope needs an idle context"
@@ -295,6 +298,7 @@ mod tests {
             ),
             (InvalidOp::NotifyConflict, "only one"),
             (InvalidOp::ForeignToken, "another context"),
+            (InvalidOp::ForeignSlot, "another fixed context"),
             (InvalidOp::InFlight { count: 3 }, "3 requests in flight"),
         ];
         for (invalid, text) in cases {

@@ -6,6 +6,9 @@
 //!   submission until its completion is reaped, reaps from the kernel's ring in user
 //!   space, and is `Send + Sync`. A request borrows (or holds) the file it names until it
 //!   is submitted, so it can never reach another file that reused the number.
+//! - [`FixedContext`]: requests prepared once, in slots that keep their `iocb`, buffers and
+//!   file, and submitted many times with only the offset, length or flags changed: no
+//!   lock, no allocation and nothing built per I/O, for loops that reuse their buffers.
 //! - [`Context::scope`]: requests on memory the program does not own as a `'static`
 //!   value (a stack buffer, part of a mapping, guest memory), in a scope that does not
 //!   return before they have all completed.
@@ -94,6 +97,7 @@ mod async_context;
 mod context;
 mod deadline;
 mod error;
+mod fixed_slots;
 mod fork;
 mod request;
 mod ring;
@@ -102,10 +106,11 @@ mod slots;
 pub use async_context::{
     AsyncContext, AsyncPolicy, AsyncStats, OpFuture, Permit, Readiness, Reserve, RwMode,
 };
-pub use context::{Context, Flush, Incomplete, Options, Rejected, Submitted};
+pub use context::{Context, FixedContext, Flush, Incomplete, Options, Rejected, Submitted};
 pub use direct::DioAlign;
 pub use error::{Budget, Error, InvalidOp};
 pub use eventfd::EventFd;
+pub use fixed_slots::{FixedCompletion, FixedSlot};
 pub use rawaio_abi::{RwfFlags, kernel_sigset_t as SigSet};
 pub use request::buf::{AlignedBuf, IoBuf, IoBufMut, Slice};
 pub use request::completion::{Completion, Token};

@@ -94,23 +94,61 @@ impl Ring {
     /// Copies up to `out.len()` ready events into `out`, oldest first, consumes them and
     /// returns how many it copied. Makes no system call.
     pub(crate) fn reap(&mut self, out: &mut [io_event]) -> Result<usize, Corrupt> {
+        let mut slots = out.iter_mut();
+        self.reap_each(slots.len(), |event| {
+            if let Some(slot) = slots.next() {
+                *slot = event;
+            }
+        })
+    }
+
+    /// Hands up to `max` ready events to `f`, oldest first, and consumes them; returns how
+    /// many. Makes no system call. Each event is copied out of the ring before `f` sees
+    /// it, and is consumed once handed out: if `f` panics, the events handed out so far
+    /// (that one included) are consumed and the rest stay for the next reap, so none is
+    /// ever handed out twice.
+    #[inline]
+    pub(crate) fn reap_each(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(io_event),
+    ) -> Result<usize, Corrupt> {
         let tail = self.tail().load(Ordering::Acquire);
         let head = self.head().load(Ordering::Relaxed);
-        let ready = distance(head, tail, self.nr)? as usize;
-        let n = ready.min(out.len());
-        let mut index = head;
-        for slot in &mut out[..n] {
+        let n = (distance(head, tail, self.nr)? as usize).min(max);
+        if n == 0 {
+            return Ok(0);
+        }
+        /// Stores the new `head` when dropped: at the end, or while unwinding.
+        struct Consume<'a> {
+            head: &'a AtomicU32,
+            index: u32,
+        }
+        impl Drop for Consume<'_> {
+            #[inline]
+            fn drop(&mut self) {
+                self.head.store(self.index, Ordering::Release);
+            }
+        }
+        let mut consumed = Consume {
+            head: self.head(),
+            index: head,
+        };
+        for _ in 0..n {
             // SAFETY: `index < nr`, so the event lies inside the mapping; the kernel wrote
             // it before publishing `tail` (acquire above) and will not overwrite it until
             // `head` moves past it.
-            *slot = unsafe { self.events.add(index as usize).as_ptr().read_volatile() };
-            index += 1;
-            if index == self.nr {
-                index = 0;
+            let event = unsafe {
+                self.events
+                    .add(consumed.index as usize)
+                    .as_ptr()
+                    .read_volatile()
+            };
+            consumed.index += 1;
+            if consumed.index == self.nr {
+                consumed.index = 0;
             }
-        }
-        if n > 0 {
-            self.head().store(index, Ordering::Release);
+            f(event);
         }
         Ok(n)
     }
@@ -137,6 +175,7 @@ unsafe impl Sync for Peek {}
 impl Peek {
     /// How many events are ready. A concurrent consumer may take them at any moment, so
     /// this is a hint, except that 0 with no other consumer means empty.
+    #[inline]
     pub(crate) fn ready(&self) -> Result<u32, Corrupt> {
         let p = self.header.as_ptr();
         // SAFETY: the mapping outlives `self` (creator's guarantee); `head` and `tail` are
@@ -152,6 +191,7 @@ impl Peek {
 }
 
 /// Events between `head` and `tail` in a ring of `nr` slots.
+#[inline]
 fn distance(head: u32, tail: u32, nr: u32) -> Result<u32, Corrupt> {
     if head >= nr || tail >= nr {
         return Err(Corrupt);
@@ -285,6 +325,33 @@ pub(crate) mod tests {
         }
         assert_eq!(ring.reap(&mut out), Ok(0));
         assert!(next_in > 50, "the test wrapped the ring several times");
+    }
+
+    #[test]
+    fn a_panicking_consumer_never_sees_an_event_twice() {
+        let fake = FakeRing::new(8);
+        // SAFETY: the fake ring outlives `ring` and nothing else consumes it.
+        let mut ring = unsafe { Ring::new(fake.header()) }.unwrap();
+        for n in 0..5 {
+            assert!(fake.produce(event(n)));
+        }
+        let mut seen = Vec::new();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ring.reap_each(8, |ev| {
+                seen.push(ev.data);
+                assert_ne!(ev.data, 1, "the consumer fails on the second event");
+            })
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(seen, [0, 1]);
+        assert_eq!(
+            ring.peek().ready(),
+            Ok(3),
+            "the event that failed is consumed too"
+        );
+        let mut out = [io_event::default(); 8];
+        assert_eq!(ring.reap(&mut out), Ok(3));
+        assert_eq!(out[..3], [event(2), event(3), event(4)]);
     }
 
     #[test]

@@ -546,6 +546,75 @@ pub static RUST: &[EntryPoint] = &[
             CLOSE_CHECK,
         ],
     ),
+    rust(
+        "FixedContext::new",
+        &[
+            always(S::IoSetup),
+            MARKER[0],
+            MARKER[1],
+            MARKER[2],
+            BUDGET[0],
+            BUDGET[1],
+            BUDGET[2],
+            CLOSE_CHECK,
+        ],
+    ),
+    rust(
+        "FixedContext::with_options",
+        &[
+            always(S::IoSetup),
+            MARKER[0],
+            MARKER[1],
+            MARKER[2],
+            call(S::Eventfd2, W::WithEventfd),
+            call(S::Close, W::OnFailure),
+            BUDGET[0],
+            BUDGET[1],
+            BUDGET[2],
+            CLOSE_CHECK,
+        ],
+    ),
+    noted(
+        rust(
+            "FixedContext::insert, FixedContext::remove, FixedContext::set_offset, \
+             FixedContext::set_len, FixedContext::set_rw_flags, FixedContext::push, \
+             FixedContext::push_at, FixedContext::take_queued, FixedContext::bufs, \
+             FixedContext::bufs_mut, FixedContext::offset, FixedContext::len, \
+             FixedContext::queued, FixedContext::in_flight, FixedContext::is_in_flight, \
+             FixedContext::occupied, FixedContext::capacity, FixedContext::ready, \
+             FixedContext::eventfd, FixedContext::raw",
+            &[],
+        ),
+        "a slot keeps its descriptors: nothing is closed until it is removed or the \
+         context dropped",
+    ),
+    rust("FixedContext::submit", &[always(S::IoSubmit)]),
+    rust(
+        "FixedContext::reap",
+        &[call(S::IoGetevents, W::ToWait), CLOCK],
+    ),
+    rust(
+        "FixedContext::reap_ready",
+        &[call(S::IoGetevents, W::ToWait)],
+    ),
+    rust(
+        "FixedContext::reap_with_sigmask",
+        &[
+            call(S::IoPgetevents, W::Only64Bit),
+            call(S::IoPgeteventsTime64, W::Only32Bit),
+            CLOCK,
+        ],
+    ),
+    rust("FixedContext::cancel", &[always(S::IoCancel)]),
+    rust(
+        "FixedContext::destroy, drop(FixedContext)",
+        &[
+            always(S::IoDestroy),
+            call(S::Close, W::WithEventfd),
+            OWNED,
+            CLOSE_CHECK,
+        ],
+    ),
     noted(
         rust(
             "AsyncContext::new, AsyncContext::with_reactor",
@@ -823,13 +892,13 @@ pub fn entry(api: Api, name: &str) -> Option<&'static EntryPoint> {
 ///
 /// # Examples
 /// ```
-/// use rawaio::syscalls::{allow_list, Syscall};
+/// use rawaio::syscalls::{allow_list, Syscall, When};
 ///
 /// let calls = allow_list(&["Context::submit", "Context::reap"]).unwrap();
-/// // `close` for a request that owns its descriptor (closed once submitted), and std's
-/// // `fcntl` check before a close in builds with debug assertions.
+/// // `close` for the descriptors a request owns, once it is submitted; `fcntl` only where
+/// // rawaio was built with debug assertions (std's check before it closes one).
 /// let mut expected = vec![Syscall::IoSubmit, Syscall::IoGetevents, Syscall::Close];
-/// if cfg!(debug_assertions) {
+/// if When::DebugBuild.on_this_target() {
 ///     expected.push(Syscall::Fcntl);
 /// }
 /// expected.extend([Syscall::Futex, Syscall::ClockGettime]);

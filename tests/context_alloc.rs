@@ -1,6 +1,8 @@
 //! The steady state of submit-and-reap makes no heap allocation: a counting global
 //! allocator watches a loop that reuses its queue, token list, completion list and
-//! buffers, with completions reaped from the ring and through `io_getevents`.
+//! buffers, with completions reaped from the ring and through `io_getevents`, on the
+//! owning path ([`Context`]), the fixed one ([`FixedContext`]) and the async one
+//! ([`AsyncContext`], its futures polled by a few lines of executor below).
 //!
 //! This file holds a single test, so nothing else runs in the process while it counts
 //! (and it counts only on its own thread anyway). Set `RAWAIO_ALLOC_TRACE=1` to print a
@@ -8,12 +10,21 @@
 
 mod support;
 
-use rawaio::{AlignedBuf, Completion, Context, Op, Options, Token};
+use rawaio::reactor::Reactor;
+use rawaio::{
+    AlignedBuf, AsyncContext, Completion, Context, FixedCompletion, FixedContext, FixedSlot, Op,
+    OpFuture, Options, Token,
+};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fs::File;
+use std::future::Future;
+use std::os::fd::OwnedFd;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Wake, Waker};
 use std::time::Instant;
 use support::{Fs, TIMEOUT, TempFile, aligned_zeroed, pattern};
 
@@ -175,6 +186,253 @@ fn measure(user_space_reaping: bool, file: &File, expected: &[u8]) -> (usize, us
     )
 }
 
+/// The fixed path: every round reads the whole file through the same slots, at offsets
+/// that move round by round.
+struct FixedLoop<'a> {
+    fixed: FixedContext<'a, AlignedBuf>,
+    expected: &'a [u8],
+    slots: Vec<FixedSlot>,
+    done: Vec<FixedCompletion>,
+}
+
+impl FixedLoop<'_> {
+    fn round(&mut self, r: usize, one_by_one: bool) {
+        for (i, slot) in self.slots.drain(..).enumerate() {
+            let block = (i + r) % DEPTH;
+            self.fixed
+                .push_at(slot, (block * BLOCK) as u64)
+                .map_err(|(_, e)| e)
+                .unwrap();
+            if one_by_one {
+                let s = self.fixed.submit();
+                assert_eq!((s.accepted, s.error), (1, None));
+            }
+        }
+        if !one_by_one {
+            let s = self.fixed.submit();
+            assert_eq!((s.accepted, s.error), (DEPTH, None));
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        let mut got = 0;
+        while got < DEPTH {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out reaping");
+            got += self
+                .fixed
+                .reap(1, DEPTH - got, Some(left), &mut self.done)
+                .unwrap();
+        }
+        for c in self.done.drain(..) {
+            assert_eq!(c.result(), Ok(BLOCK as u64));
+            let slot = c.into_slot();
+            let block = self.fixed.offset(&slot).unwrap() as usize / BLOCK;
+            let buf = &self.fixed.bufs(&slot).unwrap()[0];
+            assert!(buf[..] == self.expected[block * BLOCK..(block + 1) * BLOCK]);
+            self.slots.push(slot);
+        }
+    }
+}
+
+/// Counts the allocations and frees of `ROUNDS` rounds of the fixed path after a warm-up.
+fn measure_fixed(user_space_reaping: bool, file: &File, expected: &[u8]) -> (usize, usize) {
+    let options = Options {
+        user_space_reaping,
+        ..Options::default()
+    };
+    let mut fixed = FixedContext::with_options(64, options).unwrap();
+    let slots = (0..DEPTH)
+        .map(|_| {
+            fixed
+                .insert(Op::read(file, aligned_zeroed(BLOCK), 0))
+                .unwrap()
+        })
+        .collect();
+    let mut l = FixedLoop {
+        fixed,
+        expected,
+        slots,
+        done: Vec::with_capacity(DEPTH),
+    };
+    for r in 0..WARM_UP {
+        l.round(r, r % 2 == 1);
+    }
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    FREES.store(0, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
+    for r in 0..ROUNDS {
+        l.round(r, r % 4 == 3);
+    }
+    COUNTING.with(|c| c.set(false));
+    (
+        ALLOCATIONS.load(Ordering::SeqCst),
+        FREES.load(Ordering::SeqCst),
+    )
+}
+
+/// The reactor of the async loop: keeps the context's waker when the eventfd would block;
+/// the loop polls the eventfd and wakes it.
+struct Manual {
+    fd: OwnedFd,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Reactor for Manual {
+    fn register(eventfd: OwnedFd) -> std::io::Result<Self> {
+        Ok(Self {
+            fd: eventfd,
+            waker: Mutex::new(None),
+        })
+    }
+
+    fn poll_read(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        read: &mut dyn FnMut() -> std::io::Result<u64>,
+    ) -> Poll<std::io::Result<u64>> {
+        match read() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut held = self.waker.lock().unwrap();
+                match &*held {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *held = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            other => Poll::Ready(other),
+        }
+    }
+}
+
+/// A future's waker: marks its slot woken.
+struct Flag(std::sync::atomic::AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The async path: a batch of reads submitted as futures, polled until all resolve.
+struct AsyncLoop<'a> {
+    ctx: AsyncContext<Manual, AlignedBuf>,
+    file: &'a File,
+    expected: &'a [u8],
+    bufs: Vec<AlignedBuf>,
+    ops: VecDeque<Op<'a, AlignedBuf>>,
+    submitted: Vec<OpFuture<Manual, AlignedBuf>>,
+    futures: Vec<Option<OpFuture<Manual, AlignedBuf>>>,
+    flags: Vec<Arc<Flag>>,
+    wakers: Vec<Waker>,
+    /// How many times the loop found every future waiting and blocked on the eventfd.
+    waits: usize,
+}
+
+impl AsyncLoop<'_> {
+    fn round(&mut self, one_by_one: bool) {
+        for (i, buf) in self.bufs.drain(..).enumerate() {
+            self.ops
+                .push_back(Op::read(self.file, buf, (i * BLOCK) as u64).user_data(i as u64));
+        }
+        if one_by_one {
+            while let Some(op) = self.ops.pop_front() {
+                let future = self.ctx.submit(op).map_err(|r| r.error).unwrap();
+                self.submitted.push(future);
+            }
+        } else {
+            let s = self.ctx.submit_batch(&mut self.ops, &mut self.submitted);
+            assert_eq!((s.accepted, s.error), (DEPTH, None));
+        }
+        for (slot, future) in self.futures.iter_mut().zip(self.submitted.drain(..)) {
+            *slot = Some(future);
+        }
+        for flag in &self.flags {
+            flag.0.store(true, Ordering::SeqCst);
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        let mut left = DEPTH;
+        while left > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "timed out: {left} futures pending"
+            );
+            let mut progress = false;
+            for (i, slot) in self.futures.iter_mut().enumerate() {
+                if slot.is_none() || !self.flags[i].0.swap(false, Ordering::SeqCst) {
+                    continue;
+                }
+                progress = true;
+                let future = slot.as_mut().unwrap();
+                let mut cx = std::task::Context::from_waker(&self.wakers[i]);
+                if let Poll::Ready(c) = Pin::new(future).poll(&mut cx) {
+                    let c = c.unwrap();
+                    assert_eq!(c.result(), Ok(BLOCK as u64));
+                    let at = c.user_data() as usize * BLOCK;
+                    let buf = c.into_buf().unwrap();
+                    assert!(buf[..] == self.expected[at..at + BLOCK]);
+                    self.bufs.push(buf);
+                    *slot = None;
+                    left -= 1;
+                }
+            }
+            if !progress && left > 0 {
+                // Nothing woken: wait for the eventfd, then wake what the reactor holds.
+                self.waits += 1;
+                let reactor = self.ctx.reactor();
+                let mut fds = [rustix::event::PollFd::new(
+                    &reactor.fd,
+                    rustix::event::PollFlags::IN,
+                )];
+                let _ = rustix::event::poll(&mut fds, None);
+                if let Some(waker) = reactor.waker.lock().unwrap().take() {
+                    waker.wake();
+                }
+            }
+        }
+        // The futures' slots in the vector stay allocated for the next round.
+        self.bufs.sort_by_key(|b| b.as_ptr() as usize);
+    }
+}
+
+/// Counts the allocations and frees of `ROUNDS` rounds of the async path after a warm-up.
+/// It reads a file on the disk with `O_DIRECT`, so that requests complete after
+/// `io_submit` returns and futures really wait (and are woken).
+fn measure_async(_user_space_reaping: bool, _: &File, expected: &[u8]) -> (usize, usize) {
+    let disk = TempFile::new(Fs::Disk, "alloc-async", expected);
+    disk.open_rw().sync_all().unwrap();
+    let file = &disk.open_direct();
+    let flags: Vec<Arc<Flag>> = (0..DEPTH)
+        .map(|_| Arc::new(Flag(std::sync::atomic::AtomicBool::new(false))))
+        .collect();
+    let mut l = AsyncLoop {
+        ctx: AsyncContext::new(64).unwrap(),
+        file,
+        expected,
+        bufs: (0..DEPTH).map(|_| aligned_zeroed(BLOCK)).collect(),
+        ops: VecDeque::with_capacity(DEPTH),
+        submitted: Vec::with_capacity(DEPTH),
+        futures: (0..DEPTH).map(|_| None).collect(),
+        wakers: flags.iter().map(|f| Waker::from(Arc::clone(f))).collect(),
+        flags,
+        waits: 0,
+    };
+    for r in 0..WARM_UP {
+        l.round(r % 2 == 1);
+    }
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    FREES.store(0, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
+    for r in 0..ROUNDS {
+        l.round(r % 4 == 3);
+    }
+    COUNTING.with(|c| c.set(false));
+    // On a disk the reads complete after `io_submit`: futures waited and were woken.
+    eprintln!("async: the loop waited for the eventfd {} times", l.waits);
+    (
+        ALLOCATIONS.load(Ordering::SeqCst),
+        FREES.load(Ordering::SeqCst),
+    )
+}
+
 #[test]
 fn steady_state_submit_and_reap_makes_no_allocation() {
     TRACE.store(
@@ -196,16 +454,29 @@ fn steady_state_submit_and_reap_makes_no_allocation() {
     );
 
     for user_space_reaping in [true, false] {
-        let (allocations, frees) = measure(user_space_reaping, &f, &expected);
-        eprintln!(
-            "user_space_reaping {user_space_reaping}: {ROUNDS} rounds of {DEPTH} reads: \
-             {allocations} allocations, {frees} frees"
-        );
-        assert_eq!(
-            (allocations, frees),
-            (0, 0),
-            "user_space_reaping {user_space_reaping}: the steady state allocated \
-             (rerun with RAWAIO_ALLOC_TRACE=1 to see where)"
-        );
+        for (path, measure) in [
+            (
+                "owning",
+                measure as fn(bool, &File, &[u8]) -> (usize, usize),
+            ),
+            ("fixed", measure_fixed),
+            ("async", measure_async),
+        ] {
+            if path == "async" && !user_space_reaping {
+                // An AsyncContext always reaps from the ring.
+                continue;
+            }
+            let (allocations, frees) = measure(user_space_reaping, &f, &expected);
+            eprintln!(
+                "{path}, user_space_reaping {user_space_reaping}: {ROUNDS} rounds of {DEPTH} \
+                 reads: {allocations} allocations, {frees} frees"
+            );
+            assert_eq!(
+                (allocations, frees),
+                (0, 0),
+                "{path}, user_space_reaping {user_space_reaping}: the steady state allocated \
+                 (rerun with RAWAIO_ALLOC_TRACE=1 to see where)"
+            );
+        }
     }
 }

@@ -4,7 +4,18 @@
  * iocbs per io_submit, completions taken from the ring in user space, io_getevents only
  * to block when the ring is empty. No latency bookkeeping, no verification.
  *
- *   aio_floor PATH [qd=128] [batch=32] [bs=4096] [seconds=5]
+ *   aio_floor PATH [qd=128] [batch=32] [bs=4096] [seconds=5] [reap=ring] [ios=0]
+ *
+ * reap: how completions are taken.
+ *   ring       from the ring; io_getevents(1, qd) only when it is empty (the default);
+ *   spin       from the ring only, spinning while it is empty (never a system call);
+ *   getevents  every reap an io_getevents(1, qd) call (what libaio does);
+ *   eventfd    as ring, but every iocb signals an eventfd (IOCB_FLAG_RESFD), which the loop
+ *              reads, and polls when the ring is empty: the floor of any design that learns
+ *              of completions through an eventfd, as rawaio's async path does.
+ * With qd = batch = 1, "spin" and "getevents" are the submit(1) + ring-spin and
+ * submit(1) + io_getevents loops. ios > 0 stops after that many I/Os (for instruction
+ * counts under callgrind, which must not depend on time).
  *
  * Prints one line: "ios=N seconds=S iops=I usr_us_per_io=U sys_us_per_io=Y" (CPU time from
  * getrusage over the whole process).
@@ -24,6 +35,8 @@
 #ifndef BLKGETSIZE64
 #include <linux/fs.h>
 #endif
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 
@@ -51,13 +64,30 @@ static uint64_t next(void)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s PATH [qd] [batch] [bs] [seconds]\n", argv[0]);
+		fprintf(stderr, "usage: %s PATH [qd] [batch] [bs] [seconds] [ring|spin|getevents] [ios]\n",
+			argv[0]);
 		return 2;
 	}
 	int qd = argc > 2 ? atoi(argv[2]) : 128;
 	int batch = argc > 3 ? atoi(argv[3]) : 32;
 	long bs = argc > 4 ? atol(argv[4]) : 4096;
 	double seconds = argc > 5 ? atof(argv[5]) : 5;
+	const char *reap = argc > 6 ? argv[6] : "ring";
+	uint64_t max_ios = argc > 7 ? strtoull(argv[7], NULL, 10) : 0;
+	int spin = !strcmp(reap, "spin"), getevents = !strcmp(reap, "getevents");
+	int efd = -1;
+	if (!strcmp(reap, "eventfd")) {
+		efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (efd < 0) {
+			perror("eventfd");
+			return 1;
+		}
+	} else if (!spin && !getevents && strcmp(reap, "ring")) {
+		fprintf(stderr, "reap: ring, spin, getevents or eventfd\n");
+		return 2;
+	}
+	if (max_ios == 0)
+		max_ios = UINT64_MAX;
 	if (qd < 1 || batch < 1 || batch > qd || bs < 512) {
 		fprintf(stderr, "bad arguments\n");
 		return 2;
@@ -104,13 +134,17 @@ int main(int argc, char **argv)
 		cbs[i].aio_buf = (uint64_t)(uintptr_t)(mem + (size_t)i * bs);
 		cbs[i].aio_nbytes = bs;
 		cbs[i].aio_data = i;
+		if (efd >= 0) {
+			cbs[i].aio_flags = IOCB_FLAG_RESFD;
+			cbs[i].aio_resfd = efd;
+		}
 		free_cbs[i] = &cbs[i];
 	}
 	int nfree = qd;
 	uint64_t ios = 0;
 	double start = now(), end = start + seconds, t = start;
 	unsigned long loops = 0;
-	while (t < end) {
+	while (t < end && ios < max_ios) {
 		while (nfree >= batch) {
 			struct iocb **b = free_cbs + nfree - batch;
 			for (int i = 0; i < batch; i++)
@@ -124,17 +158,32 @@ int main(int argc, char **argv)
 			memmove(b, b + r, (batch - r) * sizeof *b);
 			nfree -= r;
 		}
-		unsigned head = ring->head;
-		unsigned tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
 		int n = 0;
-		while (head != tail) {
-			got[n++] = ev[head];
-			if (++head == nr)
-				head = 0;
+		while (!getevents) {
+			unsigned head = ring->head;
+			unsigned tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+			while (head != tail) {
+				got[n++] = ev[head];
+				if (++head == nr)
+					head = 0;
+			}
+			if (n) {
+				__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
+				break;
+			}
+			if (!spin)
+				break;
 		}
-		if (n) {
-			__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
-		} else {
+		if (n == 0 && efd >= 0) {
+			/* Drain the counter, then wait for it if the ring is still empty. */
+			uint64_t count;
+			if (read(efd, &count, sizeof count) < 0) {
+				struct pollfd p = { .fd = efd, .events = POLLIN };
+				poll(&p, 1, -1);
+			}
+			continue;
+		}
+		if (n == 0) {
 			n = syscall(SYS_io_getevents, ctx, 1, qd, got, NULL);
 			if (n < 0) {
 				perror("io_getevents");

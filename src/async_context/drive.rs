@@ -78,11 +78,25 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     }
 
     /// Reaps the ring and delivers everything under the waiters' lock, after leaving
-    /// `waker` with `me`, then does what the deliveries left to do.
+    /// `waker` with `me`, then does what the deliveries left to do. When an earlier reap
+    /// has delivered `me`'s completion already, takes it and returns at once (the ring is
+    /// left to the tasks still waiting, whose reaper the reactor wakes).
     pub(super) fn reap(&self, me: Me, waker: Option<&Waker>) -> io::Result<Reaped<B>> {
-        let mut after = After::new();
+        let mut after;
         let result = {
             let mut st = self.shared.lock();
+            if let Me::Op(token) = me {
+                if let Some(mine) = st.claim(token) {
+                    return Ok(Reaped {
+                        mine: Some(Mine::Completion(mine)),
+                        fired: st.fired,
+                        armed: st.armed,
+                        needs_arming: st.needs_arming(),
+                        count: 0,
+                    });
+                }
+            }
+            after = std::mem::replace(&mut st.spare, After::new());
             if let (Me::Op(token), Some(waker)) = (me, waker) {
                 st.set_waker(token, waker);
             }
@@ -114,7 +128,14 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 }),
             }
         };
-        self.run_after(after);
+        self.run_after_keep(&mut after);
+        if after.has_room() {
+            // Back for the next reap (a concurrent one may have left its own: keep one).
+            let mut st = self.shared.lock();
+            if !st.spare.has_room() {
+                st.spare = after;
+            }
+        }
         result
     }
 

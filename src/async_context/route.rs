@@ -44,6 +44,18 @@ fn errno_of(e: &Error) -> Errno {
 }
 
 impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
+    /// [`run_after`](Self::run_after), leaving `after`'s lists empty (with their
+    /// capacity) for the caller to keep.
+    #[inline]
+    pub(super) fn run_after_keep(&self, after: &mut After<B>) {
+        after.wake_and_drop();
+        if !after.work.is_empty() {
+            let mut work = Vec::new();
+            self.absorb(after, &mut work);
+            self.work(work);
+        }
+    }
+
     /// Wakes and drops what `after` holds, then does the work it left.
     #[inline]
     pub(super) fn run_after(&self, mut after: After<B>) {

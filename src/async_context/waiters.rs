@@ -113,6 +113,9 @@ pub(super) struct State<B> {
     pub(super) fired: u64,
     /// Room for what one reap brings.
     pub(super) reaped: Vec<Completion<B>>,
+    /// The lists of the last reap's [`After`], emptied, kept for the next reap so that
+    /// waking the futures a reap delivered to allocates nothing in the steady state.
+    pub(super) spare: After<B>,
 }
 
 /// Work a reap (or any change of the table) leaves for the context, once the lock is
@@ -144,6 +147,12 @@ impl<B> After<B> {
         }
     }
 
+    /// Whether the lists have room worth keeping for the next reap.
+    #[inline]
+    pub(super) fn has_room(&self) -> bool {
+        self.wake.capacity() > 0 || self.work.capacity() > 0
+    }
+
     /// Wakes, and drops the completions of abandoned requests, outside the lock: a waker
     /// or a buffer's `Drop` may be anything. Leaves the rest of the work.
     #[inline]
@@ -171,13 +180,16 @@ impl<B> State<B> {
         Self {
             entries: (0..slots).map(|_| Entry::Vacant).collect(),
             retries: (0..slots).map(|_| None).collect(),
-            away: HashMap::new(),
+            // Room for a ring's worth of completions whose slot was reused before they were
+            // claimed: the steady state then never grows the map.
+            away: HashMap::with_capacity(slots),
             freed: 0,
             waiting: 0,
             room: Vec::new(),
             armed: false,
             fired: 0,
             reaped: Vec::with_capacity(slots),
+            spare: After::new(),
         }
     }
 

@@ -22,12 +22,14 @@
 
 #![allow(unsafe_code)]
 
+mod fixed;
 mod reap;
 mod scope;
 mod submit;
 mod transfer;
 mod wait;
 
+pub use fixed::FixedContext;
 pub use submit::{Rejected, Submitted};
 pub use transfer::{Flush, Incomplete};
 
@@ -194,8 +196,52 @@ impl Kernel {
         })
     }
 
+    #[inline]
     fn forked(&self) -> bool {
         self.fork.as_ref().is_some_and(ForkGuard::forked)
+    }
+
+    /// The ring's indices, while user-space reaping is on.
+    #[inline]
+    fn user_space_peek(&self) -> Option<&Peek> {
+        if !self.ring_in_use.load(Ordering::Relaxed) || self.forked() {
+            return None;
+        }
+        self.peek.as_ref()
+    }
+
+    /// Stops user-space reaping for good (a fork child, a corrupt ring, destruction).
+    fn drop_ring(&self, reaper: &mut Reaper) {
+        reaper.ring = None;
+        self.ring_in_use.store(false, Ordering::Relaxed);
+    }
+
+    /// The context's own eventfd, for `aio_resfd`.
+    fn resfd(&self) -> Option<u32> {
+        self.eventfd.as_ref().map(|fd| fd.as_raw_fd() as u32)
+    }
+
+    /// Destroys the kernel context, waiting for every request in flight; afterwards its
+    /// calls fail with `EINVAL`. Whoever owns the buffers frees them only if this
+    /// succeeds. `reaper` is the ring's consumer, if held apart from `self.reaper`.
+    fn destroy(&mut self, reaper: Option<&mut Reaper>) -> Result<(), Errno> {
+        if self.id == 0 {
+            return Ok(());
+        }
+        // The ring is unmapped by io_destroy: forget it first.
+        self.reaper
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .ring = None;
+        if let Some(reaper) = reaper {
+            reaper.ring = None;
+        }
+        *self.ring_in_use.get_mut() = false;
+        // SAFETY: the caller keeps every buffer in flight until this returns, and leaks
+        // them if it fails.
+        let result = unsafe { sys::io_destroy(self.id) };
+        self.id = 0;
+        result
     }
 
     /// Requests accepted by the kernel and not yet delivered.
@@ -277,7 +323,8 @@ impl<B: IoBuf> Context<B> {
     /// atomic loads). Reads 0 when completions are not reaped in user space. Another
     /// thread may reap them at any moment: a hint, not a promise.
     pub fn ready(&self) -> usize {
-        self.user_space_peek()
+        self.kernel
+            .user_space_peek()
             .and_then(|p| p.ready().ok())
             .unwrap_or(0) as usize
     }
@@ -286,15 +333,7 @@ impl<B: IoBuf> Context<B> {
     /// call (the preemption flag); valid while the context lives, and only in the
     /// process that created it. `None` when completions are not reaped in user space.
     pub(crate) fn ring_peek(&self) -> Option<Peek> {
-        self.user_space_peek().copied()
-    }
-
-    /// The ring's indices, while user-space reaping is on.
-    fn user_space_peek(&self) -> Option<&Peek> {
-        if !self.kernel.ring_in_use.load(Ordering::Relaxed) || self.kernel.forked() {
-            return None;
-        }
-        self.kernel.peek.as_ref()
+        self.kernel.user_space_peek().copied()
     }
 
     /// Requests submitted (or being submitted) and not yet reaped.
@@ -302,8 +341,9 @@ impl<B: IoBuf> Context<B> {
         self.table.lock().in_flight()
     }
 
+    #[inline]
     fn resfd(&self) -> Option<u32> {
-        self.kernel.eventfd.as_ref().map(|fd| fd.as_raw_fd() as u32)
+        self.kernel.resfd()
     }
 
     fn lock_reaper(&self) -> std::sync::MutexGuard<'_, Reaper> {
@@ -311,12 +351,6 @@ impl<B: IoBuf> Context<B> {
             .reaper
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Stops user-space reaping for good (a fork child, a corrupt ring, destruction).
-    fn drop_ring(&self, reaper: &mut Reaper) {
-        reaper.ring = None;
-        self.kernel.ring_in_use.store(false, Ordering::Relaxed);
     }
 
     /// Destroys the context now, waiting for every request in flight, and drops their
@@ -336,20 +370,9 @@ impl<B: IoBuf> Context<B> {
     }
 
     fn destroy_in_place(&mut self) -> Result<(), Errno> {
-        if self.kernel.id == 0 {
-            return Ok(());
-        }
-        // The ring is unmapped by io_destroy: forget it first.
-        self.kernel
-            .reaper
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .ring = None;
-        *self.kernel.ring_in_use.get_mut() = false;
-        // SAFETY: the table still owns every buffer in flight; it is dropped only after
-        // this returns, and leaked if it fails.
-        let result = unsafe { sys::io_destroy(self.kernel.id) };
-        self.kernel.id = 0;
+        // The table still owns every buffer in flight; it is dropped only after this
+        // returns, and leaked if it fails.
+        let result = self.kernel.destroy(None);
         if result.is_err() {
             self.table.leak_in_flight();
         }

@@ -1,10 +1,11 @@
 //! Reaping: completions from the ring in user space, waiting with `io_getevents` (or
 //! `io_pgetevents`, with a signal mask) only when there is something to wait for.
 
-use super::Context;
+use super::{Context, Kernel, Reaper};
 use crate::deadline::Deadline;
 use crate::request::buf::IoBuf;
 use crate::request::completion::Completion;
+use crate::ring::{Corrupt, Ring};
 use crate::sys;
 use rawaio_abi::{
     __aio_sigset, __kernel_old_timespec, __kernel_timespec, KERNEL_SIGSET_SIZE, io_event,
@@ -37,6 +38,7 @@ impl<B: IoBuf> Context<B> {
     /// # References
     /// - [io_getevents(2)](https://man7.org/linux/man-pages/man2/io_getevents.2.html)
     #[doc(alias = "io_getevents")]
+    #[inline]
     pub fn reap(
         &self,
         min: usize,
@@ -81,6 +83,7 @@ impl<B: IoBuf> Context<B> {
         self.reap_inner(min, max, timeout, Some(mask), done)
     }
 
+    #[inline]
     fn reap_inner(
         &self,
         min: usize,
@@ -93,7 +96,12 @@ impl<B: IoBuf> Context<B> {
         if min > max {
             return Err(Errno::INVAL);
         }
-        if min == 0 && self.user_space_peek().is_some_and(|p| p.ready() == Ok(0)) {
+        if min == 0
+            && self
+                .kernel
+                .user_space_peek()
+                .is_some_and(|p| p.ready() == Ok(0))
+        {
             // Nothing ready: no lock, no system call. (What a concurrent reaper holds
             // back is not ready for us either.)
             return Ok(0);
@@ -109,32 +117,137 @@ impl<B: IoBuf> Context<B> {
         } else {
             self.lock_reaper()
         };
-        let reaper = &mut *reaper;
-        if self.kernel.forked() {
+        let mut sink = TableSink { ctx: self, done };
+        self.kernel
+            .reap_held(&mut reaper, min, max, timeout, mask, &mut sink)
+    }
+
+    /// Turns events into completions; returns how many it delivered.
+    pub(super) fn deliver(&self, events: &[io_event], done: &mut Vec<Completion<B>>) -> usize {
+        if events.is_empty() {
+            return 0;
+        }
+        let mut table = self.table.lock();
+        let before = done.len();
+        done.extend(events.iter().filter_map(|ev| table.complete(ev)));
+        let delivered = done.len() - before;
+        self.kernel
+            .submitted
+            .fetch_sub(delivered as isize, Ordering::Release);
+        delivered
+    }
+}
+
+/// Where reaped events go.
+pub(super) trait Sink {
+    /// Turns events (from `io_getevents`) into completions; returns how many it
+    /// delivered.
+    fn deliver(&mut self, events: &[io_event]) -> usize;
+    /// Takes up to `max` events straight from the ring and turns them into completions;
+    /// returns how many it delivered.
+    fn deliver_ring(&mut self, ring: &mut Ring, max: usize) -> Result<usize, Corrupt>;
+    /// Requests the kernel accepted whose completions have not been delivered (to
+    /// anyone): what a wait may still expect.
+    fn outstanding(&self) -> usize;
+}
+
+/// The owning context's sink: completions through the slot table.
+struct TableSink<'a, 'c, B: IoBuf> {
+    ctx: &'c Context<B>,
+    done: &'a mut Vec<Completion<B>>,
+}
+
+impl<B: IoBuf> Sink for TableSink<'_, '_, B> {
+    #[inline]
+    fn deliver(&mut self, events: &[io_event]) -> usize {
+        self.ctx.deliver(events, self.done)
+    }
+
+    #[inline]
+    fn deliver_ring(&mut self, ring: &mut Ring, max: usize) -> Result<usize, Corrupt> {
+        let done = &mut *self.done;
+        let before = done.len();
+        // Locked at the first event: an empty ring costs no lock.
+        let mut table = None;
+        ring.reap_each(max, |event| {
+            let table = table.get_or_insert_with(|| self.ctx.table.lock());
+            if let Some(c) = table.complete(&event) {
+                done.push(c);
+            }
+        })?;
+        drop(table);
+        let delivered = done.len() - before;
+        if delivered > 0 {
+            self.ctx
+                .kernel
+                .submitted
+                .fetch_sub(delivered as isize, Ordering::Release);
+        }
+        Ok(delivered)
+    }
+
+    #[inline]
+    fn outstanding(&self) -> usize {
+        self.ctx.kernel.outstanding()
+    }
+}
+
+impl Kernel {
+    /// Reaps at least `min` (capped at what is outstanding) and at most `max` events
+    /// (`min <= max <= ring_nr`) into `sink`, with the reaper held: what is ready in the
+    /// ring first, then `io_getevents` (or `io_pgetevents` with `mask`) to wait, for up
+    /// to `timeout`. The clock is read only when it has to wait.
+    #[inline]
+    pub(super) fn reap_held(
+        &self,
+        reaper: &mut Reaper,
+        min: usize,
+        max: usize,
+        timeout: Option<Duration>,
+        mask: Option<&kernel_sigset_t>,
+        sink: &mut impl Sink,
+    ) -> Result<usize, Errno> {
+        let mut got = 0;
+        if self.forked() {
             // A fork child: leave the parent's ring alone; the kernel refuses the context.
             self.drop_ring(reaper);
-        }
-        let mut got = 0;
-        if let Some(ring) = &mut reaper.ring {
-            match ring.reap(&mut reaper.events[..max]) {
+        } else if let Some(ring) = &mut reaper.ring {
+            match sink.deliver_ring(ring, max) {
                 Ok(n) => {
-                    got += self.deliver(&reaper.events[..n], done);
+                    got = n;
                     if got >= min {
                         return Ok(got);
                     }
                 }
-                Err(_) => self.drop_ring(reaper),
+                Err(Corrupt) => self.drop_ring(reaper),
             }
         }
-        // Taken only now: reaping what is ready needs no clock.
-        let deadline = Deadline::after(timeout);
+        self.wait_held(reaper, min, max, got, timeout, mask, sink)
+    }
+
+    /// The rest of [`reap_held`](Self::reap_held), once the ring had fewer than `min`:
+    /// `got` have been delivered.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn wait_held(
+        &self,
+        reaper: &mut Reaper,
+        min: usize,
+        max: usize,
+        mut got: usize,
+        timeout: Option<Duration>,
+        mask: Option<&kernel_sigset_t>,
+        sink: &mut impl Sink,
+    ) -> Result<usize, Errno> {
+        let mut deadline = None;
         loop {
             // Wait only for what is in flight: requests delivered to another reaper, or
             // never submitted, will not come.
-            let want_min = (min - got.min(min)).min(self.kernel.outstanding());
+            let want_min = (min - got.min(min)).min(sink.outstanding());
             if want_min == 0 && (min > 0 || reaper.ring.is_some()) {
                 return Ok(got);
             }
+            let deadline = *deadline.get_or_insert_with(|| Deadline::after(timeout));
             let remaining = deadline.remaining();
             let want_max = max - got;
             let events = reaper.events[..want_max].as_mut_ptr();
@@ -143,10 +256,10 @@ impl<B: IoBuf> Context<B> {
                     let ts = remaining.map(old_timespec);
                     let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
                     // SAFETY: `events` has room for `want_max` events; `ts_ptr` is null or
-                    // points to a live timespec; the reaper lock excludes user-space reaping.
+                    // points to a live timespec; the reaper excludes user-space reaping.
                     unsafe {
                         sys::io_getevents(
-                            self.kernel.id,
+                            self.id,
                             want_min as isize,
                             want_max as isize,
                             events,
@@ -164,7 +277,7 @@ impl<B: IoBuf> Context<B> {
                     // SAFETY: as above, and `sig` and the mask it points to outlive the call.
                     unsafe {
                         sys::io_pgetevents(
-                            self.kernel.id,
+                            self.id,
                             want_min as isize,
                             want_max as isize,
                             events,
@@ -177,7 +290,7 @@ impl<B: IoBuf> Context<B> {
             let expired = remaining.is_some_and(|r| r.is_zero());
             match result {
                 Ok(n) => {
-                    got += self.deliver(&reaper.events[..n], done);
+                    got += sink.deliver(&reaper.events[..n]);
                     // Fewer than asked: the timeout expired, or (only) with a mask a signal
                     // ended the wait. Without a mask, a signal just resumes the wait.
                     if got >= min || expired || mask.is_some() || deadline.passed() {
@@ -190,21 +303,6 @@ impl<B: IoBuf> Context<B> {
                 Err(e) => return Err(e),
             }
         }
-    }
-
-    /// Turns events into completions; returns how many it delivered.
-    pub(super) fn deliver(&self, events: &[io_event], done: &mut Vec<Completion<B>>) -> usize {
-        if events.is_empty() {
-            return 0;
-        }
-        let mut table = self.table.lock();
-        let before = done.len();
-        done.extend(events.iter().filter_map(|ev| table.complete(ev)));
-        let delivered = done.len() - before;
-        self.kernel
-            .submitted
-            .fetch_sub(delivered as isize, Ordering::Release);
-        delivered
     }
 }
 

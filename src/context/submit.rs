@@ -130,6 +130,7 @@ impl<B: IoBuf> Context<B> {
     #[doc(alias = "io_submit")]
     // The op is handed back by value: boxing it would allocate on every EAGAIN.
     #[allow(clippy::result_large_err)]
+    #[inline]
     pub fn submit<'fd>(&self, mut op: Op<'fd, B>) -> Result<Token, Rejected<'fd, B>> {
         match self.submit_in_place(&mut op) {
             Ok(token) => Ok(token),
@@ -141,6 +142,7 @@ impl<B: IoBuf> Context<B> {
     /// buffers are in the table and the rest of it (its descriptor above all) is still
     /// the caller's; on failure it is whole again. For the async layer, which may need
     /// the descriptor of a request the kernel refused inside `io_submit`.
+    #[inline]
     pub(crate) fn submit_in_place(&self, op: &mut Op<'_, B>) -> Result<Token, Error> {
         let (token, cb) = self.table.lock().prepare(op, self.resfd())?;
         let mut list = [cb];
@@ -184,6 +186,7 @@ impl<B: IoBuf> Context<B> {
     /// accepted request (its buffers moved into the table, its descriptor still held) to
     /// `keep`, in order, instead of dropping it. For the async layer, as
     /// [`submit_in_place`](Self::submit_in_place).
+    #[inline]
     pub(crate) fn submit_batch_with<'fd>(
         &self,
         ops: &mut VecDeque<Op<'fd, B>>,

@@ -14,8 +14,20 @@ pub(crate) struct Checked {
     pub(crate) len: u64,
 }
 
+/// The offset rule: the request's last byte, `offset + len - 1`, must lie below the
+/// kernel's signed 64-bit file offset limit (`offset + len <= i64::MAX`).
+#[inline]
+pub(crate) fn check_offset(offset: u64, len: u64) -> Result<(), InvalidOp> {
+    match offset.checked_add(len) {
+        Some(end) if end <= i64::MAX as u64 => Ok(()),
+        _ => Err(InvalidOp::OffsetTooLarge { offset, len }),
+    }
+}
+
 /// Checks `op`: what rawaio can know before submission. `context_notifies` says whether
 /// the context signals an eventfd of its own on every request.
+// Always: every submission runs it, and a separate call shows on the qd-1 path.
+#[inline(always)]
 pub(crate) fn check<B: IoBuf>(
     op: &mut Op<'_, B>,
     context_notifies: bool,
@@ -42,16 +54,7 @@ pub(crate) fn check<B: IoBuf>(
     if len > isize::MAX as u64 {
         return Err(InvalidOp::LengthTooLarge { len });
     }
-    if op
-        .offset
-        .checked_add(len)
-        .is_none_or(|end| end > i64::MAX as u64)
-    {
-        return Err(InvalidOp::OffsetTooLarge {
-            offset: op.offset,
-            len,
-        });
-    }
+    check_offset(op.offset, len)?;
     if !op.rw_flags.is_empty() && matches!(op.bufs, Bufs::None) {
         return Err(InvalidOp::FlagsNotAllowed);
     }

@@ -20,11 +20,13 @@ pub struct Token {
 
 impl Token {
     /// The value the kernel carries in `aio_data`.
+    #[inline]
     pub(crate) fn to_data(self) -> u64 {
         (u64::from(self.generation) << 32) | u64::from(self.index)
     }
 
     /// The token in an event's `data`, on the context numbered `context`.
+    #[inline]
     pub(crate) fn from_data(data: u64, context: u64) -> Self {
         Self {
             context,
@@ -52,6 +54,7 @@ impl<B> Completion<B> {
     }
 
     /// The value given to [`Op::user_data`](crate::Op::user_data).
+    #[inline]
     pub fn user_data(&self) -> u64 {
         self.user_data
     }
@@ -68,11 +71,13 @@ impl<B> Completion<B> {
     /// # Errors
     /// The errno of a failed request, such as `EIO`, `ENOSPC`, or `EINVAL` for
     /// misaligned direct I/O.
+    #[inline]
     pub fn result(&self) -> Result<u64, Errno> {
         rawaio_abi::decode_res(self.res).map_err(|e| Errno::from_raw_os_error(e.into()))
     }
 
     /// The kernel's `res`, a signed 64-bit value, unchanged.
+    #[inline]
     pub fn raw_result(&self) -> i64 {
         self.res
     }
@@ -132,6 +137,7 @@ impl<B> Completion<B> {
     }
 
     /// Takes back the buffer of a plain read or write.
+    #[inline]
     pub fn into_buf(self) -> Option<B> {
         match self.bufs {
             Bufs::None => None,

@@ -20,6 +20,7 @@ pub(crate) struct Iovec {
 /// op names its own. A vectored request's `iovec`s are written to `iovecs` (cleared
 /// first), which `aio_buf` then points to: the caller keeps them where the kernel can
 /// read them during `io_submit`.
+#[inline]
 pub(crate) fn encode<B: IoBuf>(
     op: &mut Op<'_, B>,
     checked: &Checked,

@@ -32,6 +32,7 @@ enum Repr<'fd> {
 
 impl Target<'_> {
     /// The descriptor's number, valid while the target lives.
+    #[inline]
     pub fn raw(&self) -> RawFd {
         match &self.repr {
             Repr::Borrowed(fd) => fd.as_raw_fd(),

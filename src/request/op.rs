@@ -141,15 +141,18 @@ pub struct Op<'fd, B> {
     pub(crate) range: Option<(usize, Option<usize>)>,
 }
 
+#[inline]
 fn addr_for_write<B: IoBuf>(buf: &mut B) -> *mut u8 {
     buf.io_ptr().cast_mut()
 }
 
+#[inline]
 fn addr_for_read<B: IoBufMut>(buf: &mut B) -> *mut u8 {
     buf.io_mut_ptr()
 }
 
 impl<'fd, B: IoBuf> Op<'fd, B> {
+    #[inline]
     fn new(
         opcode: u16,
         fd: Target<'fd>,
@@ -175,6 +178,7 @@ impl<'fd, B: IoBuf> Op<'fd, B> {
 
     /// Reads `buf.io_len()` bytes at `offset` into `buf` (`IOCB_CMD_PREAD`).
     #[doc(alias = "io_prep_pread")]
+    #[inline]
     pub fn read(fd: impl IntoTarget<'fd>, buf: B, offset: u64) -> Self
     where
         B: IoBufMut,
@@ -190,6 +194,7 @@ impl<'fd, B: IoBuf> Op<'fd, B> {
 
     /// Writes `buf` at `offset` (`IOCB_CMD_PWRITE`).
     #[doc(alias = "io_prep_pwrite")]
+    #[inline]
     pub fn write(fd: impl IntoTarget<'fd>, buf: B, offset: u64) -> Self {
         Self::new(
             IOCB_CMD_PWRITE,
@@ -350,6 +355,7 @@ impl<'fd, B: IoBuf> Op<'fd, B> {
 
     /// A value of the caller's, handed back unchanged in the
     /// [`Completion`](crate::Completion).
+    #[inline]
     pub fn user_data(mut self, data: u64) -> Self {
         self.user_data = data;
         self

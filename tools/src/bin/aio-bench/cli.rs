@@ -155,10 +155,17 @@ pub enum EngineKind {
     Psync,
     IoUring,
     Async,
+    Fixed,
 }
 
 impl EngineKind {
-    const ALL: [Self; 4] = [Self::Rawaio, Self::Psync, Self::IoUring, Self::Async];
+    const ALL: [Self; 5] = [
+        Self::Rawaio,
+        Self::Psync,
+        Self::IoUring,
+        Self::Async,
+        Self::Fixed,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -166,6 +173,7 @@ impl EngineKind {
             Self::Psync => "psync",
             Self::IoUring => "io_uring",
             Self::Async => "async",
+            Self::Fixed => "fixed",
         }
     }
 }
@@ -182,6 +190,8 @@ enum EngineArg {
     IoUring,
     /// rawaio's AsyncContext, one future per request, on a minimal executor
     Async,
+    /// rawaio's FixedContext, a slot per queue slot that keeps its iocb and buffer
+    Fixed,
     All,
 }
 
@@ -267,6 +277,7 @@ where
         EngineArg::Psync => vec![EngineKind::Psync],
         EngineArg::IoUring => vec![EngineKind::IoUring],
         EngineArg::Async => vec![EngineKind::Async],
+        EngineArg::Fixed => vec![EngineKind::Fixed],
         EngineArg::All => EngineKind::ALL.to_vec(),
     }));
     let reaps = dedup(cli.reaps.iter().flat_map(|r| match r {

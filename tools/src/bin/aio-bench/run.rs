@@ -1,7 +1,7 @@
 //! One run (an engine, an access pattern, a reaping mode): its threads, their passes,
 //! and the report that merges them.
 
-use crate::aio::{AsyncEngine, RawaioEngine};
+use crate::aio::{AsyncEngine, FixedEngine, RawaioEngine};
 use crate::cli::{Config, EngineKind, Reap, Rw};
 use crate::drive::{Pass, Shared, Tally, drive};
 use crate::engine::{Dir, Engine};
@@ -191,6 +191,7 @@ fn worker(plan: &Plan, t: usize, shared: &Shared) -> Result<ThreadResult, String
             run_thread(engine, plan, t, shared)
         }
         EngineKind::Async => run_thread(AsyncEngine::new(target, depth, cfg.bs), plan, t, shared),
+        EngineKind::Fixed => run_thread(FixedEngine::new(target, depth, cfg.bs), plan, t, shared),
     }
 }
 

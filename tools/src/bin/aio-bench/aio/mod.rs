@@ -1,13 +1,16 @@
 //! Everything aio-bench asks of rawaio, in one place: buffers, opening for direct I/O,
-//! and the two engines built on it (a [`Context`](rawaio::Context) per thread, and the
+//! and the three engines built on it (a [`Context`](rawaio::Context) per thread, a
+//! [`FixedContext`](rawaio::FixedContext) per thread, and the
 //! [`AsyncContext`](rawaio::AsyncContext) on a minimal executor). When rawaio's API
 //! changes, this module is the one to adapt.
 
 mod async_engine;
 mod context;
+mod fixed;
 
 pub use async_engine::AsyncEngine;
 pub use context::RawaioEngine;
+pub use fixed::FixedEngine;
 
 use crate::engine::Dir;
 use rawaio::{AlignedBuf, Completion, Errno, Op};
