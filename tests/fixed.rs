@@ -553,7 +553,9 @@ fn a_fixed_context_moves_to_another_thread() {
     let file = TempFile::new(Fs::Tmpfs, "fixed-send", b"across threads");
     let f = Arc::new(file.open_ro());
     let mut fixed = FixedContext::<Vec<u8>>::new(2).unwrap();
-    let slot = fixed.insert(Op::read(Arc::clone(&f), vec![0u8; 6], 0)).unwrap();
+    let slot = fixed
+        .insert(Op::read(Arc::clone(&f), vec![0u8; 6], 0))
+        .unwrap();
     sendable(&fixed);
     // The context, its slot and its handle go to another thread and are used there.
     let (fixed, bytes) = std::thread::spawn(move || {
