@@ -287,8 +287,7 @@ mod tests {
     use std::os::fd::BorrowedFd;
 
     fn fd() -> BorrowedFd<'static> {
-        // SAFETY: fd 0 is only recorded, never used: nothing is submitted.
-        unsafe { BorrowedFd::borrow_raw(0) }
+        crate::request::stdin_fd()
     }
 
     fn event_for(token: Token, res: i64) -> io_event {

@@ -89,12 +89,7 @@ mod tests {
     use std::os::fd::BorrowedFd;
 
     fn fd() -> BorrowedFd<'static> {
-        // SAFETY: standard input is open for the test process's lifetime; the request is
-        // never submitted.
-        #[allow(unsafe_code)]
-        unsafe {
-            BorrowedFd::borrow_raw(0)
-        }
+        crate::request::stdin_fd()
     }
 
     fn part(r: Result<Checked, InvalidOp>) -> Option<MisalignedPart> {

@@ -10,3 +10,12 @@ pub(crate) mod completion;
 pub(crate) mod encode;
 pub(crate) mod fd;
 pub(crate) mod op;
+
+/// Standard input, borrowed for requests that unit tests build but never submit.
+#[cfg(test)]
+pub(crate) fn stdin_fd() -> std::os::fd::BorrowedFd<'static> {
+    use std::os::fd::AsFd;
+    // `Stdin` is a process-wide handle: its descriptor lives as long as the process.
+    let stdin: &'static std::io::Stdin = Box::leak(Box::new(std::io::stdin()));
+    stdin.as_fd()
+}

@@ -452,12 +452,7 @@ mod tests {
     use std::os::fd::BorrowedFd;
 
     fn fd() -> BorrowedFd<'static> {
-        // SAFETY: standard input is open for the test process's lifetime; the request is
-        // never submitted.
-        #[allow(unsafe_code)]
-        unsafe {
-            BorrowedFd::borrow_raw(0)
-        }
+        crate::request::stdin_fd()
     }
 
     #[test]
