@@ -15,7 +15,7 @@ pub(crate) mod op;
 #[cfg(test)]
 pub(crate) fn stdin_fd() -> std::os::fd::BorrowedFd<'static> {
     use std::os::fd::AsFd;
-    // `Stdin` is a process-wide handle: its descriptor lives as long as the process.
-    let stdin: &'static std::io::Stdin = Box::leak(Box::new(std::io::stdin()));
-    stdin.as_fd()
+    // A process-wide handle, so its descriptor is borrowed for `'static`.
+    static STDIN: std::sync::LazyLock<std::io::Stdin> = std::sync::LazyLock::new(std::io::stdin);
+    STDIN.as_fd()
 }
