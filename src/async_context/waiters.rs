@@ -141,9 +141,14 @@ pub(super) struct After<B> {
 
 impl<B> After<B> {
     pub(super) fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// Lists with room for `n` entries each.
+    pub(super) fn with_capacity(n: usize) -> Self {
         Self {
-            wake: Vec::new(),
-            work: Vec::new(),
+            wake: Vec::with_capacity(n),
+            work: Vec::with_capacity(n),
         }
     }
 
@@ -189,7 +194,8 @@ impl<B> State<B> {
             armed: false,
             fired: 0,
             reaped: Vec::with_capacity(slots),
-            spare: After::new(),
+            // A reap delivers at most a ring's worth: lists of that size never grow.
+            spare: After::with_capacity(slots),
         }
     }
 
