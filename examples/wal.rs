@@ -45,8 +45,14 @@ fn field(block: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(block[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
 }
 
-fn open(path: &Path) -> std::io::Result<File> {
-    open_direct(path, OpenOptions::new().read(true).write(true).create(true))
+fn open(path: &Path) -> Result<File, Box<dyn Error>> {
+    open_direct(path, OpenOptions::new().read(true).write(true).create(true)).map_err(|e| {
+        format!(
+            "{e}: give a directory on a file system that takes O_DIRECT (ext4, XFS, \
+             btrfs; tmpfs from Linux 6.6): cargo run --example wal DIR"
+        )
+        .into()
+    })
 }
 
 fn main() -> Result<(), Box<dyn Error>> {

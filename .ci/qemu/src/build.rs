@@ -43,9 +43,9 @@ impl Repo {
 }
 
 /// Arguments for the examples: small runs that still check their data. An example not
-/// listed here runs without arguments.
-fn example_args(name: &str) -> &'static [&'static str] {
-    match name {
+/// listed here runs without arguments. `disk` is the VM's ext4 directory.
+fn example_args(name: &str, disk: &str) -> Vec<String> {
+    let fixed: &[&str] = match name {
         "aio-bench" => &[
             "--size",
             "8m",
@@ -59,8 +59,11 @@ fn example_args(name: &str) -> &'static [&'static str] {
             "1024",
         ],
         "sum" => &["1024"],
+        // Its files need O_DIRECT, which the VM's /tmp (tmpfs) refuses before Linux 6.6.
+        "wal" => &[disk],
         _ => &[],
-    }
+    };
+    fixed.iter().map(|s| s.to_string()).collect()
 }
 
 /// Which test binaries and examples a run packs.
@@ -239,15 +242,16 @@ pub fn image(repo: &Repo, run: Run, kernel: &Kernel, subset: &Subset) -> Result<
     if !status.success() {
         return Err("mkfs.ext4 failed".into());
     }
+    // CARGO_TARGET_TMPDIR of a cross build.
+    let disk: String = repo
+        .target_dir
+        .join(arch.target)
+        .join("tmp")
+        .to_string_lossy()
+        .into();
     entries.push(Entry::Ext4 {
         image: "/ext4.img".into(),
-        // CARGO_TARGET_TMPDIR of a cross build.
-        dir: repo
-            .target_dir
-            .join(arch.target)
-            .join("tmp")
-            .to_string_lossy()
-            .into(),
+        dir: disk.clone(),
     });
     files.push(("/ext4.img".into(), ext4));
     let mut n_tests = 0;
@@ -276,10 +280,7 @@ pub fn image(repo: &Repo, run: Run, kernel: &Kernel, subset: &Subset) -> Result<
     {
         let path = format!("/x/{}", x.name);
         entries.push(Entry::Example {
-            args: example_args(&x.name)
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            args: example_args(&x.name, &disk),
             name: x.name,
             path: path.clone(),
         });
