@@ -133,6 +133,11 @@ fn the_as_given_policy_adds_no_flag_and_starts_no_thread() {
 }
 
 #[test]
+fn direct_reads_of_cached_pages_go_again_inline() {
+    run(s::never_block::direct_reads_of_cached_pages_go_again_inline::<AsyncIo>());
+}
+
+#[test]
 fn a_socket_read_waiting_for_readiness_can_be_cancelled() {
     run(s::never_block::a_read_waiting_for_readiness_can_be_cancelled::<AsyncIo>());
 }

@@ -301,6 +301,14 @@ fn the_as_given_policy_adds_no_flag_and_starts_no_thread() {
 }
 
 #[test]
+fn direct_reads_of_cached_pages_go_again_inline() {
+    run(
+        current_thread(),
+        s::never_block::direct_reads_of_cached_pages_go_again_inline::<Tokio>(),
+    );
+}
+
+#[test]
 fn without_helper_threads_the_refusal_is_the_answer() {
     run(
         current_thread(),

@@ -189,6 +189,9 @@ pub(super) struct Job<B> {
     pub(super) original: Token,
     pub(super) shell: Shell<B>,
     pub(super) fd: Target<'static>,
+    /// The descriptor number the caller's request named, which `fd` may duplicate: the
+    /// key of what the policy learns about the file.
+    pub(super) named: RawFd,
     pub(super) bufs: Bufs<B>,
     /// What the original request asked to transfer.
     pub(super) requested: u64,
@@ -281,6 +284,7 @@ mod tests {
                 },
                 shell,
                 fd: fd().into_target(),
+                named: 0,
                 bufs: Bufs::<Vec<u8>>::None,
                 requested: 10,
                 done,

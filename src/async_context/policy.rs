@@ -39,7 +39,7 @@ pub enum RwMode {
 /// | the file | refused with | then |
 /// |---|---|---|
 /// | a pipe, socket, character device, eventfd, timerfd | `EAGAIN` | waits for readiness with an `IOCB_CMD_POLL` on the same context, then retries |
-/// | an `O_DIRECT` file, or a file on tmpfs or ramfs | `EOPNOTSUPP` | submitted again without `RWF_NOWAIT`: its I/O queues to the device or copies memory, and does not wait |
+/// | an `O_DIRECT` file, or a file on tmpfs or ramfs | `EOPNOTSUPP`; `EAGAIN` when pages of the range are cached (Linux 5.10) or dirty (later) | submitted again without `RWF_NOWAIT`: its I/O queues to the device or copies memory (after writing back the range's dirty pages) |
 /// | any other regular file or block device | `EAGAIN`, `EOPNOTSUPP` | resubmitted without `RWF_NOWAIT` by a helper thread, on a context of its own |
 ///
 /// A read or write that `RWF_NOWAIT` cuts short (a buffered read whose first pages are
@@ -238,7 +238,8 @@ impl Counters {
     }
 }
 
-/// Descriptor numbers whose file refused `RWF_NOWAIT` with `EOPNOTSUPP`, per direction:
+/// Descriptor numbers whose file refused `RWF_NOWAIT` with `EOPNOTSUPP` (or, `O_DIRECT`
+/// and memory files, with `EAGAIN`), per direction:
 /// a hint to classify the file before trying the flag again. Direct-mapped, lossy, and
 /// never trusted on its own (the number may name another file by now).
 pub(super) struct Hints {

@@ -86,6 +86,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                     let job = Job {
                         original: c.token,
                         shell: retry.shell,
+                        named: retry.fd.raw(),
                         fd: retry.fd,
                         bufs: c.bufs,
                         requested: c.requested,
@@ -164,12 +165,19 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             }
             Kind::Regular { .. } | Kind::Block => {
                 Counters::bump(&stats.refused);
-                if unsupported {
+                // A file that does not wait without the flag (O_DIRECT, tmpfs) goes again
+                // as given, whatever the refusal: `EOPNOTSUPP`, or `EAGAIN`, which an
+                // O_DIRECT read gets when pages of its range are in the page cache (Linux
+                // 5.10, even clean ones; later kernels only dirty ones, which the read
+                // then writes back first). Later requests skip the attempt (the hint):
+                // on 5.10 the pages stay cached, and every attempt would be refused.
+                let quick = waits_for_nothing(job.fd.as_fd(), kind);
+                if unsupported || quick {
                     if let Some((dir, _)) = self.policy.mode(job.shell.opcode) {
-                        self.hints.learn(job.fd.raw(), dir);
+                        self.hints.learn(job.named, dir);
                     }
                 }
-                if unsupported && waits_for_nothing(job.fd.as_fd(), kind) {
+                if quick {
                     Counters::bump(&stats.inline);
                     self.resubmit(job, false, work);
                 } else {

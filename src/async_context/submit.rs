@@ -409,6 +409,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             let c = early.completion;
             // SAFETY: still inside the submitting call that took the request apart.
             let fd = unsafe { early.fd.borrow() };
+            let named = fd.as_raw_fd();
             let kind = classify(fd).ok();
             let end = early.shell.offset + c.res.max(0) as u64;
             let final_short = c.res > 0 && kind.is_none_or(|k| k.short_is_final(end));
@@ -424,6 +425,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                         original: early.token,
                         shell: early.shell,
                         fd,
+                        named,
                         bufs: c.bufs,
                         requested: c.requested,
                         done: 0,
@@ -521,6 +523,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 }
             }
         };
+        let named = op.fd.raw();
         let (shell, fd, bufs) = split(op, false);
         let fd = match (fd, dup) {
             (Fd::Held(fd), _) => fd,
@@ -534,6 +537,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             original: token,
             shell,
             fd,
+            named,
             bufs,
             requested: checked.len,
             done: 0,

@@ -484,3 +484,56 @@ pub async fn as_given_blocks_in_submit_and_the_default_does_not<R: Reactor>() {
         }
     }
 }
+
+/// `O_DIRECT` reads of a range whose pages are in the page cache: `RWF_NOWAIT` is refused
+/// with `EAGAIN` (Linux 5.10 for any cached page, later kernels for dirty ones). The read
+/// goes again as given in the caller's thread, never to a helper, and the descriptor's
+/// later reads skip the attempt.
+pub async fn direct_reads_of_cached_pages_go_again_inline<R: Reactor>() {
+    let ctx = AsyncContext::<R, rawaio::AlignedBuf>::new(16).expect("context");
+    let bytes = pattern(23, 64 * 1024);
+    let file = TempFile::new(Fs::Disk, "direct-cached", &bytes);
+    // The pages stay cached, and dirty: written through the page cache, not synced.
+    let f = file.open_direct();
+    let round = |seed: u64| {
+        let bytes = pattern(seed, 64 * 1024);
+        file.open_rw()
+            .write_all_at(&bytes, 0)
+            .expect("buffered write");
+        let futures = (0..8)
+            .map(|i| {
+                ctx.submit(Op::read(&f, crate::support::aligned_zeroed(8192), i * 8192))
+                    .expect("submit")
+            })
+            .collect::<Vec<_>>();
+        (bytes, futures)
+    };
+    let check =
+        |bytes: &[u8], done: Vec<std::io::Result<rawaio::Completion<rawaio::AlignedBuf>>>| {
+            for (i, c) in done.into_iter().enumerate() {
+                let c = c.expect("completion");
+                assert_eq!(c.result(), Ok(8192));
+                assert!(c.into_buf().unwrap()[..] == bytes[i * 8192..(i + 1) * 8192]);
+            }
+        };
+    let (first, futures) = round(24);
+    check(&first, join_all(futures).await);
+    let after_first = ctx.stats();
+    assert_eq!(after_first.helper, 0, "{after_first:?}");
+    // Each refusal went again inline; so did (counted there too) the reads after it,
+    // which skipped the attempt.
+    assert!(after_first.inline >= after_first.refused, "{after_first:?}");
+    if after_first.refused == 0 {
+        eprintln!("note: this kernel took RWF_NOWAIT for O_DIRECT reads of cached pages");
+    }
+    let (second, futures) = round(25);
+    check(&second, join_all(futures).await);
+    let stats = ctx.stats();
+    assert_eq!(stats.helper, 0, "{stats:?}");
+    assert_eq!(
+        (stats.refused, stats.nowait),
+        (after_first.refused, after_first.nowait),
+        "the descriptor's later reads skip RWF_NOWAIT: {stats:?}"
+    );
+    drop(bytes);
+}
