@@ -133,6 +133,11 @@ fn the_as_given_policy_adds_no_flag_and_starts_no_thread() {
 }
 
 #[test]
+fn a_read_at_the_end_of_a_file_is_answered_at_once() {
+    run(s::never_block::a_read_at_the_end_of_a_file_is_answered_at_once::<AsyncIo>());
+}
+
+#[test]
 fn direct_reads_of_cached_pages_go_again_inline() {
     run(s::never_block::direct_reads_of_cached_pages_go_again_inline::<AsyncIo>());
 }

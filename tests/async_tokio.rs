@@ -301,6 +301,14 @@ fn the_as_given_policy_adds_no_flag_and_starts_no_thread() {
 }
 
 #[test]
+fn a_read_at_the_end_of_a_file_is_answered_at_once() {
+    run(
+        current_thread(),
+        s::never_block::a_read_at_the_end_of_a_file_is_answered_at_once::<Tokio>(),
+    );
+}
+
+#[test]
 fn direct_reads_of_cached_pages_go_again_inline() {
     run(
         current_thread(),
@@ -370,4 +378,51 @@ fn without_the_policy_submit_blocks_and_with_it_it_does_not() {
         current_thread(),
         s::never_block::as_given_blocks_in_submit_and_the_default_does_not::<Tokio>(),
     );
+}
+
+/// 24 tasks on two threads, each reading through its own `O_DIRECT` descriptor blocks it
+/// has just rewritten through the page cache: the first read of each descriptor is
+/// refused `RWF_NOWAIT` and goes again, and requests complete inside `io_submit` while
+/// other threads reap. Every read completes and every request's room comes back (a
+/// registration that came after the slot's next request used to take its place: its
+/// future was never woken, and room leaked).
+#[test]
+fn many_tasks_reading_pages_they_rewrote_on_a_multi_threaded_runtime() {
+    use rawaio::{AlignedBuf, AsyncContext, Op};
+    use std::os::unix::fs::FileExt;
+    use std::sync::Arc;
+    run(multi_thread(), async {
+        const BLOCK: usize = 4096;
+        let blocks = 64;
+        let file = Arc::new(support::TempFile::new(
+            support::Fs::Disk,
+            "async-rewrite",
+            &vec![0u8; BLOCK * blocks],
+        ));
+        let ctx = AsyncContext::<Tokio, AlignedBuf>::new(64).unwrap();
+        let tasks: Vec<_> = (0..24usize)
+            .map(|t| {
+                let (ctx, file) = (ctx.clone(), Arc::clone(&file));
+                tokio::spawn(async move {
+                    let (direct, buffered) = (file.open_direct(), file.open_rw());
+                    for r in 0..40usize {
+                        let b = (t * 7 + r * 13) % blocks;
+                        let at = (b * BLOCK) as u64;
+                        let fill = [(t * 40 + r) as u8; BLOCK];
+                        buffered.write_all_at(&fill, at).unwrap();
+                        let c = ctx
+                            .submit(Op::read(&direct, support::aligned_zeroed(BLOCK), at))
+                            .unwrap()
+                            .await
+                            .unwrap();
+                        assert_eq!(c.result().unwrap(), BLOCK as u64);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(ctx.in_flight(), 0, "{:?}", ctx.stats());
+    });
 }

@@ -139,6 +139,18 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             },
         };
         job.class = Some(kind);
+        if res == 0 {
+            // Nothing transferred: the end of the file (or a pipe's or socket's), or, on
+            // Linux 5.10, a buffered read RWF_NOWAIT stopped before its first byte.
+            let end = job.shell.offset + job.done;
+            if kind.short_is_final(end) || !self.pool.enabled() {
+                self.settle(job, 0);
+            } else {
+                Counters::bump(&stats.refused);
+                self.to_helper(job, 0);
+            }
+            return;
+        }
         if res > 0 {
             // Cut short: finish the rest where a short count does not mean the end.
             let end = job.shell.offset + job.done + res as u64;
@@ -176,6 +188,12 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                     if let Some((dir, _)) = self.policy.mode(job.shell.opcode) {
                         self.hints.learn(job.named, dir);
                     }
+                }
+                let read = matches!(self.policy.mode(job.shell.opcode), Some((Dir::Read, _)));
+                if read && kind.short_is_final(job.shell.offset + job.done) {
+                    // At or past the end of the file (Linux 5.10 refuses such a read with
+                    // EAGAIN): without the flag, it reads nothing.
+                    return self.settle(job, 0);
                 }
                 if quick {
                     Counters::bump(&stats.inline);

@@ -412,9 +412,10 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             let named = fd.as_raw_fd();
             let kind = classify(fd).ok();
             let end = early.shell.offset + c.res.max(0) as u64;
-            let final_short = c.res > 0 && kind.is_none_or(|k| k.short_is_final(end));
+            let final_short = c.res >= 0 && kind.is_none_or(|k| k.short_is_final(end));
             if final_short {
-                // The end of the file, or a socket's partial read: the answer as it is.
+                // The end of the file, or a socket's partial read (or its end): the
+                // answer as it is.
                 self.settle_completion(c);
                 continue;
             }

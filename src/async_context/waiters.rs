@@ -171,12 +171,14 @@ impl<B> After<B> {
     }
 }
 
-/// Whether a completion of a request the policy sent with `RWF_NOWAIT` is a refusal:
-/// `EAGAIN`, `EOPNOTSUPP`, or a transfer cut short.
+/// Whether a completion of a request the policy sent with `RWF_NOWAIT` may be a refusal:
+/// `EAGAIN`, `EOPNOTSUPP`, or a transfer cut short, to nothing too (Linux 5.10 answers
+/// a buffered read of uncached data with 0 bytes rather than `EAGAIN`; the file's size
+/// then tells it from the end of the file).
 pub(super) fn is_refusal<B>(c: &Completion<B>) -> bool {
     c.res == -i64::from(rustix::io::Errno::AGAIN.raw_os_error())
         || c.res == -i64::from(rustix::io::Errno::OPNOTSUPP.raw_os_error())
-        || (c.res > 0 && (c.res as u64) < c.requested)
+        || (c.res >= 0 && (c.res as u64) < c.requested)
 }
 
 impl<B> State<B> {
@@ -370,6 +372,11 @@ impl<B> State<B> {
         };
         match entry {
             Entry::Done(c) if c.token() == token => self.finish(counts, after),
+            // Reaped before this registration, and moved away from the slot since (a later
+            // request of the slot registered first): it waits there for its future.
+            _ if !self.away.is_empty() && matches!(self.away.get(&token), Some(Away::Done(_))) => {
+                self.finish(counts, after)
+            }
             _ => {
                 if matches!(entry, Entry::Vacant) {
                     let waiting = Entry::Waiting {
@@ -784,6 +791,34 @@ mod tests {
         st.settle_here(early, &n, &mut after);
         assert_eq!((st.waiting, n.outstanding.load(Ordering::SeqCst)), (0, 0));
         assert!(st.claim(token(4, 0)).is_some());
+    }
+
+    /// Two threads: request A (slot 5) completes inside `io_submit` and a third thread
+    /// reaps it before A's submitter registers; the slot is reused by B, whose submitter
+    /// registers first. A's registration must find its completion (moved away from the
+    /// slot) and give its room back, and must not take B's place: B's waker and room
+    /// were lost that way, and B's future hung.
+    #[test]
+    fn a_late_registration_finds_its_completion_moved_away_and_leaves_the_next_in_place() {
+        let mut st = State::new(8);
+        let n = counts(2);
+        let (a, b) = (token(5, 7), token(5, 8));
+        let mut after = After::new();
+        st.deliver(completion(a), None, &n, &mut after);
+        st.flush_freed(&n, &mut after);
+        st.register_as_is(b, &n, &mut after);
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        st.set_waker(b, &Waker::from(Arc::clone(&woken)));
+        st.register_as_is(a, &n, &mut after);
+        assert_eq!(n.outstanding.load(Ordering::SeqCst), 1, "A's room is back");
+        st.deliver(completion(b), None, &n, &mut after);
+        st.flush_freed(&n, &mut after);
+        assert_eq!(n.outstanding.load(Ordering::SeqCst), 0, "B's room is back");
+        after.wake_and_drop();
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1, "B's task is woken");
+        assert_eq!(st.claim(a).map(|c| c.token()), Some(a));
+        assert_eq!(st.claim(b).map(|c| c.token()), Some(b));
+        assert_eq!(st.waiting, 0);
     }
 
     #[test]
