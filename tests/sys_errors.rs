@@ -182,7 +182,8 @@ fn interrupt<T: Send + 'static>(
         // that the delay never ends before `start + delay`, however late either thread is
         // scheduled (a loaded machine, a qemu-system guest under TCG).
         let start = Instant::now();
-        // SAFETY: pthread_self has no preconditions.
+        // SAFETY: pthread_self has no preconditions and cannot fail; the id is only used
+        // while this thread lives (the signalling side stops before it joins this thread).
         let tid = unsafe { libc::pthread_self() };
         start_tx.send((tid, start)).unwrap();
         let result = call();
