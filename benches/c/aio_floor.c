@@ -12,7 +12,10 @@
  *   getevents  every reap an io_getevents(1, qd) call (what libaio does);
  *   eventfd    as ring, but every iocb signals an eventfd (IOCB_FLAG_RESFD), which the loop
  *              reads, and polls when the ring is empty: the floor of any design that learns
- *              of completions through an eventfd, as rawaio's async path does.
+ *              of completions through an eventfd, as rawaio's async path does;
+ *   epoll      as eventfd, with the eventfd registered in an epoll instance (EPOLLIN |
+ *              EPOLLET, as tokio and mio register it), waited on with epoll_wait: the
+ *              floor of an async runtime whose reactor is epoll.
  * With qd = batch = 1, "spin" and "getevents" are the submit(1) + ring-spin and
  * submit(1) + io_getevents loops. ios > 0 stops after that many I/Os (for instruction
  * counts under callgrind, which must not depend on time).
@@ -36,6 +39,7 @@
 #include <linux/fs.h>
 #endif
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -75,16 +79,24 @@ int main(int argc, char **argv)
 	const char *reap = argc > 6 ? argv[6] : "ring";
 	uint64_t max_ios = argc > 7 ? strtoull(argv[7], NULL, 10) : 0;
 	int spin = !strcmp(reap, "spin"), getevents = !strcmp(reap, "getevents");
-	int efd = -1;
-	if (!strcmp(reap, "eventfd")) {
+	int efd = -1, epfd = -1;
+	if (!strcmp(reap, "eventfd") || !strcmp(reap, "epoll")) {
 		efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (efd < 0) {
 			perror("eventfd");
 			return 1;
 		}
 	} else if (!spin && !getevents && strcmp(reap, "ring")) {
-		fprintf(stderr, "reap: ring, spin, getevents or eventfd\n");
+		fprintf(stderr, "reap: ring, spin, getevents, eventfd or epoll\n");
 		return 2;
+	}
+	if (!strcmp(reap, "epoll")) {
+		struct epoll_event e = { .events = EPOLLIN | EPOLLET, .data.fd = efd };
+		epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &e) < 0) {
+			perror("epoll");
+			return 1;
+		}
 	}
 	if (max_ios == 0)
 		max_ios = UINT64_MAX;
@@ -178,8 +190,13 @@ int main(int argc, char **argv)
 			/* Drain the counter, then wait for it if the ring is still empty. */
 			uint64_t count;
 			if (read(efd, &count, sizeof count) < 0) {
-				struct pollfd p = { .fd = efd, .events = POLLIN };
-				poll(&p, 1, -1);
+				if (epfd >= 0) {
+					struct epoll_event e;
+					epoll_wait(epfd, &e, 1, -1);
+				} else {
+					struct pollfd p = { .fd = efd, .events = POLLIN };
+					poll(&p, 1, -1);
+				}
 			}
 			continue;
 		}
