@@ -34,6 +34,7 @@ cases=(
     "qd 128, batch 32|c||0|$floor $t 128 32 4096 $r ring"
     "qd 128, batch 32|c, an eventfd per completion|c|0|$floor $t 128 32 4096 $r eventfd"
     "qd 128, batch 32|c, an eventfd in epoll|c|0|$floor $t 128 32 4096 $r epoll"
+    "qd 128, batch 32|c, an eventfd relayed to epoll by a poll request|c|0|$floor $t 128 32 4096 $r relay"
     "qd 128, batch 32|fixed|c|0.98|$rfloor fixed $t 128 32 4096 $r ring"
     "qd 128, batch 32|owning|c|0.95|$rfloor owning $t 128 32 4096 $r ring"
     "qd 128, batch 32|async (minimal executor)|c|0.90|$rfloor async $t 128 32 4096 $r ring"
