@@ -13,4 +13,4 @@ rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly -
 export RUSTFLAGS="-Zsanitizer=address"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
 exec cargo +nightly test --target x86_64-unknown-linux-gnu --target-dir target/asan \
-    --features tokio,async-io --test async_tokio --test async_io
+    --features tokio,async-io --test async_tokio --test async_io --test async_relay

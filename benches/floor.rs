@@ -12,7 +12,8 @@
 //! `async` ([`AsyncContext`]: a future per request, polled by a minimal executor that
 //! blocks in `poll(2)` on the eventfd when no future was woken) and, built with
 //! `--features tokio`, `tokio` (the same futures in one task of tokio's current-thread
-//! runtime, which waits through its reactor). reap (owning and fixed only):
+//! runtime, which waits through its reactor) and `tokio-relay` (the same through
+//! [`rawaio::reactor::Relay`], which keeps the completions' eventfd out of epoll). reap (owning and fixed only):
 //! `ring` (the ring, `io_getevents` to wait when it is empty), `spin` (the ring only,
 //! spinning) or `getevents` (every reap an `io_getevents` call), as in the C loop.
 //! `ios > 0` stops after that many I/Os, for instruction counts that do not depend on
@@ -469,13 +470,13 @@ impl Future for AnyWoken<'_> {
 }
 
 #[cfg(feature = "tokio")]
-fn async_tokio(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
+fn async_tokio<R: Reactor>(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let ctx = AsyncContext::<rawaio::reactor::Tokio, AlignedBuf>::new(a.qd as u32)
+        let ctx = AsyncContext::<R, AlignedBuf>::new(a.qd as u32)
             .map_err(|e| format!("io_setup: {e}"))?;
         let mut l = AsyncLoop::new(a, ctx)?;
         let mut rng = Rng(SEED);
@@ -492,9 +493,20 @@ fn async_tokio(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
     })
 }
 
+/// The tokio paths: through tokio's reactor, or relayed to it.
+#[cfg(feature = "tokio")]
+fn tokio_path(a: &Args, file: &File, run: &mut Run, relay: bool) -> Result<(), String> {
+    use rawaio::reactor::{Relay, Tokio};
+    if relay {
+        async_tokio::<Relay<Tokio>>(a, file, run)
+    } else {
+        async_tokio::<Tokio>(a, file, run)
+    }
+}
+
 #[cfg(not(feature = "tokio"))]
-fn async_tokio(_: &Args, _: &File, _: &mut Run) -> Result<(), String> {
-    Err("the tokio path needs `--features tokio`".into())
+fn tokio_path(_: &Args, _: &File, _: &mut Run, _: bool) -> Result<(), String> {
+    Err("the tokio paths need `--features tokio`".into())
 }
 
 /// User and system CPU time of the process, in microseconds.
@@ -545,9 +557,10 @@ fn main() -> ExitCode {
         "owning" => owning(&a, &file, &mut run),
         "fixed" => fixed(&a, &file, &mut run),
         "async" => async_minimal(&a, &file, &mut run),
-        "tokio" => async_tokio(&a, &file, &mut run),
+        "tokio" => tokio_path(&a, &file, &mut run, false),
+        "tokio-relay" => tokio_path(&a, &file, &mut run, true),
         other => Err(format!(
-            "unknown path kind {other:?}: owning, fixed, async or tokio"
+            "unknown path kind {other:?}: owning, fixed, async, tokio or tokio-relay"
         )),
     };
     let secs = run.start.elapsed().as_secs_f64();
