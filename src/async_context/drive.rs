@@ -67,10 +67,15 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         let mut reaped = std::mem::take(&mut st.reaped);
         let result = self.ctx.reap_ready(&mut reaped);
         let count = reaped.len();
-        // In ring order (a vector drained from the front would cost more).
-        reaped.reverse();
-        while let Some(completion) = reaped.pop() {
-            st.deliver(completion, me, &self.shared.counts, after);
+        // In ring order (one completion, the usual case at low depth, without a drain).
+        if count == 1 {
+            if let Some(completion) = reaped.pop() {
+                st.deliver(completion, me, &self.shared.counts, after);
+            }
+        } else {
+            for completion in reaped.drain(..) {
+                st.deliver(completion, me, &self.shared.counts, after);
+            }
         }
         st.flush_freed(&self.shared.counts, after);
         st.reaped = reaped;

@@ -29,15 +29,6 @@ use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 
-/// A request the kernel accepted: whether the policy added `RWF_NOWAIT` (then its
-/// shell and descriptor follow, in order, in a list of their own), and whether it is a
-/// poll (whose future cancels it when dropped).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Taken {
-    nowait: bool,
-    poll: bool,
-}
-
 /// A request refused inside the call that submitted it.
 struct Early<B> {
     token: Token,
@@ -215,8 +206,11 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 };
             }
             // Decide, setting RWF_NOWAIT; stop before a request for a helper.
+            // Bit `i` of `ours`: the policy added RWF_NOWAIT to the `i`th request; of
+            // `polls`: it is a poll (whose future cancels it when dropped). `room` <= 64.
             let mut n = 0;
             let mut ours = 0u64;
+            let mut polls = 0u64;
             for op in ops.iter_mut().take(room) {
                 match self.decide(op, &mut memo) {
                     Decision::Helper => break,
@@ -224,6 +218,9 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                         if nowait {
                             op.rw_flags.insert(RwfFlags::NOWAIT);
                             ours |= 1 << n;
+                        }
+                        if op.opcode == IOCB_CMD_POLL {
+                            polls |= 1 << n;
                         }
                         n += 1;
                     }
@@ -252,19 +249,28 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 }
             }
             batch.tokens.clear();
-            batch.taken.clear();
             batch.parts.clear();
-            let mut i = 0;
-            let s = self.ctx.submit_batch_with(
-                ops,
-                n,
-                &mut batch.tokens,
-                Some(&mut |op| {
-                    let nowait = ours & (1 << i) != 0;
-                    i += 1;
-                    batch.taken.push(Self::take(op, nowait, &mut batch.parts));
-                }),
-            );
+            let s = if ours == 0 {
+                // Nothing to resubmit: the accepted requests are dropped in place.
+                self.ctx.submit_batch_with(ops, n, &mut batch.tokens, None)
+            } else {
+                // The accepted requests come out in order: keep the parts of those that
+                // carry the policy's RWF_NOWAIT.
+                let mut i = 0;
+                let parts = &mut batch.parts;
+                self.ctx.submit_batch_with(
+                    ops,
+                    n,
+                    &mut batch.tokens,
+                    Some(&mut |op| {
+                        if ours & (1 << i) != 0 {
+                            let (shell, fd, _) = split(op, true);
+                            parts.push((shell, fd));
+                        }
+                        i += 1;
+                    }),
+                )
+            };
             let nowait = batch.parts.len() as u64;
             self.count(nowait, s.accepted as u64 - nowait, &memo);
             memo.inline = 0;
@@ -281,10 +287,14 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 let mut st = self.shared.lock();
                 self.reap_after_submit(&mut st, ours != 0, &mut after);
                 let mut parts = batch.parts.drain(..);
-                for (&token, taken) in batch.tokens.iter().zip(&batch.taken) {
-                    let parts = if taken.nowait { parts.next() } else { None };
+                for (i, &token) in batch.tokens.iter().enumerate() {
+                    let parts = if ours & (1 << i) != 0 {
+                        parts.next()
+                    } else {
+                        None
+                    };
                     self.settle_submitted(&mut st, token, parts, &mut refusals, &mut after);
-                    accepted(token, taken.poll);
+                    accepted(token, polls & (1 << i) != 0);
                 }
             }
             self.run_after(after);
@@ -326,17 +336,6 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 }
             }
         }
-    }
-
-    /// An accepted request, taken apart (its parts onto `parts`) when the policy may have
-    /// to resubmit it.
-    fn take(op: Op<'_, B>, nowait: bool, parts: &mut Vec<(Shell<B>, Fd)>) -> Taken {
-        let poll = op.opcode == IOCB_CMD_POLL;
-        if nowait {
-            let (shell, fd, _) = split(op, true);
-            parts.push((shell, fd));
-        }
-        Taken { nowait, poll }
     }
 
     /// Adds a submitting call's requests to the counters (once per call: they are
