@@ -7,6 +7,7 @@ use crate::request::buf::IoBuf;
 use crate::request::completion::{Completion, Token};
 use rustix::io::Errno;
 use std::io;
+use std::sync::MutexGuard;
 use std::task::{self, Poll, Waker};
 
 /// How many times in a row a future polled for its task reaps and finds the eventfd
@@ -87,52 +88,70 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     /// has delivered `me`'s completion already, takes it and returns at once (the ring is
     /// left to the tasks still waiting, whose reaper the reactor wakes).
     pub(super) fn reap(&self, me: Me, waker: Option<&Waker>) -> io::Result<Reaped<B>> {
-        let mut after;
-        let result = {
-            let mut st = self.shared.lock();
-            if let Me::Op(token) = me {
-                if let Some(mine) = st.claim(token) {
-                    return Ok(Reaped {
-                        mine: Some(Mine::Completion(mine)),
-                        fired: st.fired,
-                        armed: st.armed,
-                        needs_arming: st.needs_arming(),
-                        count: 0,
-                    });
-                }
-            }
-            after = std::mem::replace(&mut st.spare, After::new());
-            if let (Me::Op(token), Some(waker)) = (me, waker) {
-                st.set_waker(token, waker);
-            }
-            let token = match me {
-                Me::Op(token) => Some(token),
-                _ => None,
-            };
-            let result = self.reap_into(&mut st, token, &mut after);
-            let count = *result.as_ref().unwrap_or(&0);
-            let mine = match me {
-                Me::Op(token) => st.claim(token).map(Mine::Completion),
-                Me::Room if self.shared.counts.try_acquire() => Some(Mine::Room),
-                Me::Room => {
-                    if let Some(waker) = waker {
-                        st.wait_for_room(waker);
-                    }
-                    None
-                }
-                Me::Nobody => None,
-            };
-            match result {
-                Err(e) if mine.is_none() && count == 0 => Err(io::Error::from(e)),
-                _ => Ok(Reaped {
-                    mine,
+        self.reap_locked(self.shared.lock(), false, me, waker)
+    }
+
+    /// [`reap`](Self::reap), with the waiters' lock held already; `claimed`: the caller
+    /// has looked for `me`'s completion under this hold, and it was not there.
+    fn reap_locked(
+        &self,
+        mut st: MutexGuard<'_, State<B>>,
+        claimed: bool,
+        me: Me,
+        waker: Option<&Waker>,
+    ) -> io::Result<Reaped<B>> {
+        if let (Me::Op(token), false) = (me, claimed) {
+            if let Some(mine) = st.claim(token) {
+                return Ok(Reaped {
+                    mine: Some(Mine::Completion(mine)),
                     fired: st.fired,
                     armed: st.armed,
                     needs_arming: st.needs_arming(),
-                    count,
-                }),
+                    count: 0,
+                });
             }
+        }
+        let mut after = std::mem::replace(&mut st.spare, After::new());
+        if let (Me::Op(token), Some(waker)) = (me, waker) {
+            st.set_waker(token, waker);
+        }
+        let token = match me {
+            Me::Op(token) => Some(token),
+            _ => None,
         };
+        let result = self.reap_into(&mut st, token, &mut after);
+        let count = *result.as_ref().unwrap_or(&0);
+        let mine = match me {
+            Me::Op(token) => st.claim(token).map(Mine::Completion),
+            Me::Room if self.shared.counts.try_acquire() => Some(Mine::Room),
+            Me::Room => {
+                if let Some(waker) = waker {
+                    st.wait_for_room(waker);
+                }
+                None
+            }
+            Me::Nobody => None,
+        };
+        let result = match result {
+            Err(e) if mine.is_none() && count == 0 => Err(io::Error::from(e)),
+            _ => Ok(Reaped {
+                mine,
+                fired: st.fired,
+                armed: st.armed,
+                needs_arming: st.needs_arming(),
+                count,
+            }),
+        };
+        if after.wake.is_empty() && after.work.is_empty() {
+            // Nothing to do outside the lock: the lists go back now, without locking
+            // again.
+            if !st.spare.has_room() {
+                // What is replaced has no room: no allocation, nothing to drop.
+                std::mem::forget(std::mem::replace(&mut st.spare, after));
+            }
+            return result;
+        }
+        drop(st);
         self.run_after_keep(&mut after);
         if after.has_room() {
             // Back for the next reap (a concurrent one may have left its own: keep one).
@@ -144,12 +163,44 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         result
     }
 
+    /// What the future of `token` polls: its completion if it has come; else reaps,
+    /// leaving `waker`, and waits as [`drive`](Self::drive) does. One hold of the
+    /// waiters' lock when the completion is there already (the usual case when many
+    /// requests are in flight).
+    #[inline]
+    pub(super) fn poll_op(&self, token: Token, waker: &Waker) -> io::Result<Option<Completion<B>>> {
+        let mut st = self.shared.lock();
+        if let Some(completion) = st.claim_inline(token) {
+            let needs_arming = st.needs_arming();
+            drop(st);
+            if needs_arming {
+                self.arm();
+            }
+            return Ok(Some(completion));
+        }
+        match self.drive_from(Some(st), Me::Op(token), Some(waker))? {
+            Some(Mine::Completion(completion)) => Ok(Some(completion)),
+            _ => Ok(None),
+        }
+    }
+
     /// Reaps and delivers; if `me`'s wait is not over and the reactor is not armed, arms
     /// it (draining the eventfd, and reaping again, as long as it was readable), then
     /// reaps once more. Returns what `me` waited for if it came; before returning it,
     /// arms the reactor for the tasks still waiting if need be (the reactor's last
     /// wake-up may have gone to `me`'s task).
     pub(super) fn drive(&self, me: Me, waker: Option<&Waker>) -> io::Result<Option<Mine<B>>> {
+        self.drive_from(None, me, waker)
+    }
+
+    /// [`drive`](Self::drive); `held`: the waiters' lock, held by a caller that found
+    /// `me`'s completion missing under it (the first reap goes on under it).
+    fn drive_from(
+        &self,
+        mut held: Option<MutexGuard<'_, State<B>>>,
+        me: Me,
+        waker: Option<&Waker>,
+    ) -> io::Result<Option<Mine<B>>> {
         let task_waker = waker;
         let mut waker = waker;
         let mut rounds = 0;
@@ -165,14 +216,15 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             }
             // A task waiting for room leaves its waker on every reap (the list is
             // emptied whenever room frees); a future leaves it once.
-            let reaped = self.reap(
-                me,
-                if me == Me::Room {
-                    task_waker
-                } else {
-                    waker.take()
-                },
-            )?;
+            let leave = if me == Me::Room {
+                task_waker
+            } else {
+                waker.take()
+            };
+            let reaped = match held.take() {
+                Some(st) => self.reap_locked(st, true, me, leave)?,
+                None => self.reap(me, leave)?,
+            };
             if let Some(mine) = reaped.mine {
                 if reaped.needs_arming {
                     self.arm();

@@ -1,7 +1,6 @@
 //! [`OpFuture`]: the completion of one request of an [`AsyncContext`].
 
 use super::AsyncContext;
-use super::drive::{Me, Mine};
 use super::waiters::After;
 use crate::reactor::Reactor;
 use crate::request::buf::IoBuf;
@@ -63,10 +62,18 @@ impl<R: Reactor, B: IoBuf + 'static> OpFuture<R, B> {
 
     /// Forgets this future's claim: the request stays in flight, and its buffers are
     /// dropped when it completes.
+    #[inline]
     fn abandon(&mut self) {
-        let Some(token) = self.token.take() else {
-            return;
-        };
+        if let Some(token) = self.token.take() {
+            self.abandon_token(token);
+        }
+    }
+
+    /// [`abandon`](Self::abandon) of an unresolved future (out of line: a future is
+    /// usually dropped once resolved).
+    #[cold]
+    #[inline(never)]
+    fn abandon_token(&mut self, token: Token) {
         let inner = &self.ctx.inner;
         let mut after = After::new();
         let (garbage, was_waiting, needs_arming) = {
@@ -96,12 +103,12 @@ impl<R: Reactor, B: IoBuf + 'static> Future for OpFuture<R, B> {
                 "rawaio::OpFuture polled after it resolved",
             )));
         };
-        match this.ctx.inner.drive(Me::Op(token), Some(cx.waker())) {
-            Ok(Some(Mine::Completion(completion))) => {
+        match this.ctx.inner.poll_op(token, cx.waker()) {
+            Ok(Some(completion)) => {
                 this.token = None;
                 Poll::Ready(Ok(completion))
             }
-            Ok(_) => Poll::Pending,
+            Ok(None) => Poll::Pending,
             Err(e) => {
                 this.abandon();
                 Poll::Ready(Err(e))

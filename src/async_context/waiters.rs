@@ -203,6 +203,7 @@ impl<B> State<B> {
 
     /// The entry of `token`'s slot; `None` for a token of no slot (a request refused at
     /// submission, known only by the token its future holds).
+    #[inline]
     fn entry(&mut self, token: Token) -> Option<&mut Entry<B>> {
         self.entries.get_mut(token.index as usize)
     }
@@ -525,6 +526,13 @@ impl<B> State<B> {
     /// Takes `token`'s completion if it has been delivered.
     #[inline]
     pub(super) fn claim(&mut self, token: Token) -> Option<Completion<B>> {
+        self.claim_inline(token)
+    }
+
+    /// [`claim`](Self::claim), inlined (for the future's poll, where it is the usual
+    /// path).
+    #[inline(always)]
+    pub(super) fn claim_inline(&mut self, token: Token) -> Option<Completion<B>> {
         if let Some(entry) = self.entry(token) {
             if matches!(entry, Entry::Done(c) if c.token() == token) {
                 if let Entry::Done(c) = std::mem::replace(entry, Entry::Vacant) {
