@@ -26,7 +26,7 @@ use crate::request::op::Op;
 use rawaio_abi::{IOCB_CMD_POLL, RwfFlags};
 use rustix::io::Errno;
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::Ordering;
 
 /// A request refused inside the call that submitted it.
@@ -69,9 +69,23 @@ struct Memo {
 }
 
 impl Memo {
-    fn get(&mut self, fd: impl AsFd, helpers: bool) -> Verdict {
-        let fd = fd.as_fd();
+    /// The verdict on `fd`: the last file's without looking further when it is the same
+    /// descriptor (a batch's requests usually share one).
+    #[inline]
+    fn get(&mut self, fd: BorrowedFd<'_>, helpers: bool) -> Verdict {
         let raw = fd.as_raw_fd();
+        if self.next > 0 {
+            if let Some((last, verdict)) = self.seen[(self.next - 1) % self.seen.len()] {
+                if last == raw {
+                    return verdict;
+                }
+            }
+        }
+        self.look(fd, raw, helpers)
+    }
+
+    #[inline(never)]
+    fn look(&mut self, fd: BorrowedFd<'_>, raw: RawFd, helpers: bool) -> Verdict {
         if let Some((_, verdict)) = self.seen.iter().flatten().find(|(f, _)| *f == raw) {
             return *verdict;
         }
@@ -111,7 +125,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             return Decision::Kernel { nowait: true };
         }
         // The file refused RWF_NOWAIT before: look at it (it may be another by now).
-        match memo.get(&op.fd, self.pool.enabled()) {
+        match memo.get(op.fd.as_fd(), self.pool.enabled()) {
             Verdict::AsGiven => {
                 memo.inline += 1;
                 Decision::Kernel { nowait: false }

@@ -224,14 +224,12 @@ impl<B> State<B> {
             Entry::Waiting {
                 generation,
                 plan: Tag::AsIs,
-                ..
+                waker,
             } if *generation == token.generation => {
                 // The common case, in one write.
-                let Entry::Waiting { waker, .. } =
-                    std::mem::replace(entry, Entry::Done(completion))
-                else {
-                    unreachable!("matched above");
-                };
+                let waker = waker.take();
+                // A waiting entry without its waker owns nothing: no drop to run.
+                std::mem::forget(std::mem::replace(entry, Entry::Done(completion)));
                 self.waiting -= 1;
                 if let Some(waker) = waker {
                     if Some(token) != me {
@@ -366,8 +364,28 @@ impl<B> State<B> {
 
     /// Registers a request submitted as given: its completion, if reaped already, stays
     /// in its slot for its future (and its room is given back).
-    #[inline]
+    #[inline(always)]
     pub(super) fn register_as_is(&mut self, token: Token, counts: &Counts, after: &mut After<B>) {
+        // The usual case: its slot free, nothing away from its slot.
+        if self.away.is_empty() {
+            if let Some(entry @ Entry::Vacant) = self.entries.get_mut(token.index as usize) {
+                let waiting = Entry::Waiting {
+                    generation: token.generation,
+                    waker: None,
+                    plan: Tag::AsIs,
+                };
+                // A vacant entry owns nothing: no drop to run.
+                std::mem::forget(std::mem::replace(entry, waiting));
+                self.waiting += 1;
+                return;
+            }
+        }
+        self.register_as_is_slow(token, counts, after);
+    }
+
+    /// [`register_as_is`](Self::register_as_is), every case.
+    #[inline(never)]
+    fn register_as_is_slow(&mut self, token: Token, counts: &Counts, after: &mut After<B>) {
         let Some(entry) = self.entries.get_mut(token.index as usize) else {
             return;
         };
