@@ -83,8 +83,9 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         result.map(|_| count)
     }
 
-    /// Reaps the ring and delivers everything under the waiters' lock, after leaving
-    /// `waker` with `me`, then does what the deliveries left to do. When an earlier reap
+    /// Reaps the ring and delivers everything under the waiters' lock, leaving `waker`
+    /// with `me` if its wait is not over (under the same hold), then does what the
+    /// deliveries left to do. When an earlier reap
     /// has delivered `me`'s completion already, takes it and returns at once (the ring is
     /// left to the tasks still waiting, whose reaper the reactor wakes).
     pub(super) fn reap(&self, me: Me, waker: Option<&Waker>) -> io::Result<Reaped<B>> {
@@ -112,9 +113,6 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             }
         }
         let mut after = std::mem::replace(&mut st.spare, After::new());
-        if let (Me::Op(token), Some(waker)) = (me, waker) {
-            st.set_waker(token, waker);
-        }
         let token = match me {
             Me::Op(token) => Some(token),
             _ => None,
@@ -122,7 +120,16 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         let result = self.reap_into(&mut st, token, &mut after);
         let count = *result.as_ref().unwrap_or(&0);
         let mine = match me {
-            Me::Op(token) => st.claim(token).map(Mine::Completion),
+            Me::Op(token) => {
+                let mine = st.claim(token).map(Mine::Completion);
+                if let (None, Some(waker)) = (&mine, waker) {
+                    // Still waiting: the waker is left under the same hold of the lock as
+                    // the reap that did not find the completion, so whoever delivers it
+                    // later finds the waker.
+                    st.set_waker(token, waker);
+                }
+                mine
+            }
             Me::Room if self.shared.counts.try_acquire() => Some(Mine::Room),
             Me::Room => {
                 if let Some(waker) = waker {
@@ -163,21 +170,16 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         result
     }
 
-    /// What the future of `token` polls: its completion if it has come; else reaps,
-    /// leaving `waker`, and waits as [`drive`](Self::drive) does. One hold of the
-    /// waiters' lock when the completion is there already (the usual case when many
-    /// requests are in flight).
+    /// What the future of `token` polls when its completion was not there under `st`
+    /// (the poll looks first, inline): reaps, leaving `waker`, and waits as
+    /// [`drive`](Self::drive) does, under the same hold of the lock to begin with.
     #[inline]
-    pub(super) fn poll_op(&self, token: Token, waker: &Waker) -> io::Result<Option<Completion<B>>> {
-        let mut st = self.shared.lock();
-        if let Some(completion) = st.claim_inline(token) {
-            let needs_arming = st.needs_arming();
-            drop(st);
-            if needs_arming {
-                self.arm();
-            }
-            return Ok(Some(completion));
-        }
+    pub(super) fn poll_missing(
+        &self,
+        st: MutexGuard<'_, State<B>>,
+        token: Token,
+        waker: &Waker,
+    ) -> io::Result<Option<Completion<B>>> {
         match self.drive_from(Some(st), Me::Op(token), Some(waker))? {
             Some(Mine::Completion(completion)) => Ok(Some(completion)),
             _ => Ok(None),

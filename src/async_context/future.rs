@@ -103,7 +103,21 @@ impl<R: Reactor, B: IoBuf + 'static> Future for OpFuture<R, B> {
                 "rawaio::OpFuture polled after it resolved",
             )));
         };
-        match this.ctx.inner.poll_op(token, cx.waker()) {
+        let inner = &this.ctx.inner;
+        // The usual case when many requests are in flight: its completion has come (one
+        // hold of the lock, nothing else).
+        let mut st = inner.shared.lock();
+        if let Some(completion) = st.claim_inline(token) {
+            let needs_arming = st.needs_arming();
+            drop(st);
+            this.token = None;
+            if needs_arming {
+                // The reactor's last wake-up may have gone to this task.
+                inner.arm();
+            }
+            return Poll::Ready(Ok(completion));
+        }
+        match inner.poll_missing(st, token, cx.waker()) {
             Ok(Some(completion)) => {
                 this.token = None;
                 Poll::Ready(Ok(completion))

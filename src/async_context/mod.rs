@@ -351,15 +351,18 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
         ops: &mut VecDeque<Op<'_, B>>,
         futures: &mut Vec<OpFuture<R, B>>,
     ) -> Submitted {
-        let mut scratch = Batch {
-            tokens: Vec::new(),
-            parts: Vec::new(),
-        };
-        let mut guard = self.inner.batch.try_lock().ok();
-        let batch = guard.as_deref_mut().unwrap_or(&mut scratch);
-        self.inner.submit_many(ops, batch, |token, poll| {
-            futures.push(self.future(token, poll));
-        })
+        let mut accepted = |token, poll| futures.push(self.future(token, poll));
+        match self.inner.batch.try_lock() {
+            Ok(mut batch) => self.inner.submit_many(ops, &mut batch, &mut accepted),
+            // Busy (or poisoned: its lists are only ever cleared before use).
+            Err(_) => {
+                let mut scratch = Batch {
+                    tokens: Vec::new(),
+                    parts: Vec::new(),
+                };
+                self.inner.submit_many(ops, &mut scratch, &mut accepted)
+            }
+        }
     }
 
     /// Waits for room for one request, and takes it: the [`Permit`] submits one request
