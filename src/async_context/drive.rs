@@ -85,23 +85,12 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
 
     /// Reaps the ring and delivers everything under the waiters' lock, leaving `waker`
     /// with `me` if its wait is not over (under the same hold), then does what the
-    /// deliveries left to do. When an earlier reap
-    /// has delivered `me`'s completion already, takes it and returns at once (the ring is
-    /// left to the tasks still waiting, whose reaper the reactor wakes).
+    /// deliveries left to do. When an earlier reap has delivered `me`'s completion
+    /// already, takes it and returns at once (the ring is left to the tasks still
+    /// waiting, whose reaper the reactor wakes).
     pub(super) fn reap(&self, me: Me, waker: Option<&Waker>) -> io::Result<Reaped<B>> {
-        self.reap_locked(self.shared.lock(), false, me, waker)
-    }
-
-    /// [`reap`](Self::reap), with the waiters' lock held already; `claimed`: the caller
-    /// has looked for `me`'s completion under this hold, and it was not there.
-    fn reap_locked(
-        &self,
-        mut st: MutexGuard<'_, State<B>>,
-        claimed: bool,
-        me: Me,
-        waker: Option<&Waker>,
-    ) -> io::Result<Reaped<B>> {
-        if let (Me::Op(token), false) = (me, claimed) {
+        let mut st = self.shared.lock();
+        if let Me::Op(token) = me {
             if let Some(mine) = st.claim(token) {
                 return Ok(Reaped {
                     mine: Some(Mine::Completion(mine)),
@@ -149,6 +138,14 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 count,
             }),
         };
+        self.end_reap(st, after);
+        result
+    }
+
+    /// The end of a reap: releases the lock, does what the deliveries left in `after`,
+    /// and keeps its lists for the next reap.
+    #[inline]
+    fn end_reap(&self, mut st: MutexGuard<'_, State<B>>, after: After<B>) {
         if after.wake.is_empty() && after.work.is_empty() {
             // Nothing to do outside the lock: the lists go back now, without locking
             // again.
@@ -156,8 +153,14 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 // What is replaced has no room: no allocation, nothing to drop.
                 std::mem::forget(std::mem::replace(&mut st.spare, after));
             }
-            return result;
+            return;
         }
+        self.end_reap_with_work(st, after);
+    }
+
+    /// [`end_reap`](Self::end_reap) when there are tasks to wake or work to do.
+    #[inline(never)]
+    fn end_reap_with_work(&self, st: MutexGuard<'_, State<B>>, mut after: After<B>) {
         drop(st);
         self.run_after_keep(&mut after);
         if after.has_room() {
@@ -167,20 +170,48 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 st.spare = after;
             }
         }
-        result
     }
 
     /// What the future of `token` polls when its completion was not there under `st`
-    /// (the poll looks first, inline): reaps, leaving `waker`, and waits as
-    /// [`drive`](Self::drive) does, under the same hold of the lock to begin with.
+    /// (the poll looks first, inline): [`reap`](Self::reap) under the same hold of the
+    /// lock, then, if the completion has not come, waits as [`drive`](Self::drive) does.
     #[inline]
     pub(super) fn poll_missing(
         &self,
-        st: MutexGuard<'_, State<B>>,
+        mut st: MutexGuard<'_, State<B>>,
         token: Token,
         waker: &Waker,
     ) -> io::Result<Option<Completion<B>>> {
-        match self.drive_from(Some(st), Me::Op(token), Some(waker))? {
+        let mut after = std::mem::replace(&mut st.spare, After::new());
+        let result = self.reap_into(&mut st, Some(token), &mut after);
+        if let Some(completion) = st.claim(token) {
+            let needs_arming = st.needs_arming();
+            self.end_reap(st, after);
+            if needs_arming {
+                self.arm();
+            }
+            return Ok(Some(completion));
+        }
+        // Left under the same hold as the reap that did not find the completion: whoever
+        // delivers it later finds the waker.
+        st.set_waker(token, waker);
+        let reaped = match result {
+            Err(e) => Err(io::Error::from(e)),
+            Ok(count) => Ok(Reaped {
+                mine: None,
+                fired: st.fired,
+                armed: st.armed,
+                needs_arming: st.needs_arming(),
+                count,
+            }),
+        };
+        self.end_reap(st, after);
+        let reaped = reaped?;
+        if reaped.armed {
+            // The reactor will wake one of the waiting tasks, which reaps for all.
+            return Ok(None);
+        }
+        match self.drive_from(Some(reaped), Me::Op(token), Some(waker))? {
             Some(Mine::Completion(completion)) => Ok(Some(completion)),
             _ => Ok(None),
         }
@@ -195,11 +226,11 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         self.drive_from(None, me, waker)
     }
 
-    /// [`drive`](Self::drive); `held`: the waiters' lock, held by a caller that found
-    /// `me`'s completion missing under it (the first reap goes on under it).
+    /// [`drive`](Self::drive); `first`: the first reap, done by the caller (who left
+    /// `waker` with `me` in it).
     fn drive_from(
         &self,
-        mut held: Option<MutexGuard<'_, State<B>>>,
+        mut first: Option<Reaped<B>>,
         me: Me,
         waker: Option<&Waker>,
     ) -> io::Result<Option<Mine<B>>> {
@@ -223,8 +254,8 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             } else {
                 waker.take()
             };
-            let reaped = match held.take() {
-                Some(st) => self.reap_locked(st, true, me, leave)?,
+            let reaped = match first.take() {
+                Some(reaped) => reaped,
                 None => self.reap(me, leave)?,
             };
             if let Some(mine) = reaped.mine {
