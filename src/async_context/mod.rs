@@ -351,18 +351,22 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
         ops: &mut VecDeque<Op<'_, B>>,
         futures: &mut Vec<OpFuture<R, B>>,
     ) -> Submitted {
-        let mut accepted = |token, poll| futures.push(self.future(token, poll));
-        match self.inner.batch.try_lock() {
-            Ok(mut batch) => self.inner.submit_many(ops, &mut batch, &mut accepted),
+        let mut guard = self.inner.batch.try_lock().ok();
+        let mut scratch;
+        let batch = match guard.as_deref_mut() {
+            Some(batch) => batch,
             // Busy (or poisoned: its lists are only ever cleared before use).
-            Err(_) => {
-                let mut scratch = Batch {
+            None => {
+                scratch = Batch {
                     tokens: Vec::new(),
                     parts: Vec::new(),
                 };
-                self.inner.submit_many(ops, &mut scratch, &mut accepted)
+                &mut scratch
             }
-        }
+        };
+        self.inner.submit_many(ops, batch, |token, poll| {
+            futures.push(self.future(token, poll));
+        })
     }
 
     /// Waits for room for one request, and takes it: the [`Permit`] submits one request

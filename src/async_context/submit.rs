@@ -114,14 +114,15 @@ impl Memo {
 
 impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     /// What to do with `op` under the policy, before trying the kernel.
-    fn decide(&self, op: &Op<'_, B>, memo: &mut Memo) -> Decision {
+    /// `fd`: the number of `op`'s descriptor.
+    fn decide(&self, op: &Op<'_, B>, fd: RawFd, memo: &mut Memo) -> Decision {
         let Some((dir, mode)) = self.policy.mode(op.opcode) else {
             return Decision::Kernel { nowait: false };
         };
         if mode == RwMode::AsGiven || op.rw_flags.contains(RwfFlags::NOWAIT) {
             return Decision::Kernel { nowait: false };
         }
-        if !self.hints.refuses(op.fd.raw(), dir) {
+        if !self.hints.refuses(fd, dir) {
             return Decision::Kernel { nowait: true };
         }
         // The file refused RWF_NOWAIT before: look at it (it may be another by now).
@@ -148,7 +149,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     #[allow(clippy::result_large_err)]
     pub(super) fn submit_one<'fd>(&self, mut op: Op<'fd, B>) -> Result<Token, Rejected<'fd, B>> {
         let mut memo = Memo::default();
-        let nowait = match self.decide(&op, &mut memo) {
+        let nowait = match self.decide(&op, op.fd.raw(), &mut memo) {
             Decision::Helper => return self.divert(op),
             Decision::Kernel { nowait } => nowait,
         };
@@ -188,6 +189,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
 
     /// Submits from the front of `ops`; `accepted` is told each accepted request's token
     /// and whether it is a poll.
+    #[inline]
     pub(super) fn submit_many(
         &self,
         ops: &mut VecDeque<Op<'_, B>>,
@@ -225,8 +227,27 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             let mut n = 0;
             let mut ours = 0u64;
             let mut polls = 0u64;
+            // The last decision, for the next request with the same opcode, descriptor and
+            // flags (a batch's requests are usually alike): within one call, the decision
+            // depends on nothing else (the memo's verdict on a descriptor holds for the
+            // call), and the hints are only hints. -1: no descriptor (none yet).
+            let mut last_fd: RawFd = -1;
+            let mut last_op = (0u16, RwfFlags::empty());
+            let mut last = (Decision::Helper, false);
             for op in ops.iter_mut().take(room) {
-                match self.decide(op, &mut memo) {
+                let fd = op.fd.raw();
+                let decision = if fd == last_fd && (op.opcode, op.rw_flags) == last_op {
+                    // The bool: it counted as inline.
+                    memo.inline += u64::from(last.1);
+                    last.0
+                } else {
+                    let before = memo.inline;
+                    let decision = self.decide(op, fd, &mut memo);
+                    (last_fd, last_op) = (fd, (op.opcode, op.rw_flags));
+                    last = (decision, memo.inline != before);
+                    decision
+                };
+                match decision {
                     Decision::Helper => break,
                     Decision::Kernel { nowait } => {
                         if nowait {
