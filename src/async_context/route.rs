@@ -59,6 +59,11 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     /// Wakes and drops what `after` holds, then does the work it left.
     #[inline]
     pub(super) fn run_after(&self, mut after: After<B>) {
+        if after.wake.capacity() == 0 && after.work.capacity() == 0 {
+            // Never used (no room, so empty): nothing to do, no drop glue.
+            std::mem::forget(after);
+            return;
+        }
         after.wake_and_drop();
         if !after.work.is_empty() {
             let mut work = Vec::new();

@@ -310,30 +310,41 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             self.count(nowait, s.accepted as u64 - nowait, &memo);
             memo.inline = 0;
             // The requests not accepted go back as they were, and give their room back.
-            for (pos, op) in ops.iter_mut().take(n - s.accepted).enumerate() {
-                if ours & (1 << (s.accepted + pos)) != 0 {
-                    op.rw_flags.remove(RwfFlags::NOWAIT);
+            if s.accepted < n {
+                for (pos, op) in ops.iter_mut().take(n - s.accepted).enumerate() {
+                    if ours & (1 << (s.accepted + pos)) != 0 {
+                        op.rw_flags.remove(RwfFlags::NOWAIT);
+                    }
+                    self.shared.release();
                 }
-                self.shared.release();
             }
             let mut refusals = Vec::new();
             let mut after = After::new();
             {
                 let mut st = self.shared.lock();
                 self.reap_after_submit(&mut st, ours != 0, &mut after);
-                let mut parts = batch.parts.drain(..);
-                for (i, &token) in batch.tokens.iter().enumerate() {
-                    let parts = if ours & (1 << i) != 0 {
-                        parts.next()
-                    } else {
-                        None
-                    };
-                    self.settle_submitted(&mut st, token, parts, &mut refusals, &mut after);
-                    accepted(token, polls & (1 << i) != 0);
+                if ours == 0 {
+                    for (i, &token) in batch.tokens.iter().enumerate() {
+                        st.register_as_is(token, counts, &mut after);
+                        accepted(token, polls & (1 << i) != 0);
+                    }
+                } else {
+                    let mut parts = batch.parts.drain(..);
+                    for (i, &token) in batch.tokens.iter().enumerate() {
+                        let parts = if ours & (1 << i) != 0 {
+                            parts.next()
+                        } else {
+                            None
+                        };
+                        self.settle_submitted(&mut st, token, parts, &mut refusals, &mut after);
+                        accepted(token, polls & (1 << i) != 0);
+                    }
                 }
             }
             self.run_after(after);
-            self.refused_early(refusals);
+            if !refusals.is_empty() {
+                self.refused_early(refusals);
+            }
             total += s.accepted;
             match s.error {
                 None => {}
