@@ -211,7 +211,45 @@ impl<B> State<B> {
     /// Hands a reaped completion to its waiter; `me` is the token of the future that is
     /// reaping (whose task is running, so not woken). A request that finishes releases
     /// its room in `counts`.
+    #[inline(always)]
     pub(super) fn deliver(
+        &mut self,
+        completion: Completion<B>,
+        me: Option<Token>,
+        counts: &Counts,
+        after: &mut After<B>,
+    ) {
+        let token = completion.token();
+        if let Some(entry) = self.entries.get_mut(token.index as usize) {
+            if let Entry::Waiting {
+                generation,
+                plan: Tag::AsIs,
+                waker,
+            } = entry
+            {
+                if *generation == token.generation {
+                    // The common case, in one write.
+                    let waker = waker.take();
+                    // A waiting entry without its waker owns nothing: no drop to run.
+                    std::mem::forget(std::mem::replace(entry, Entry::Done(completion)));
+                    self.waiting -= 1;
+                    if let Some(waker) = waker {
+                        if Some(token) != me {
+                            after.wake.push(waker);
+                        }
+                    }
+                    self.freed += 1;
+                    return;
+                }
+            }
+        }
+        self.deliver_other(completion, me, counts, after);
+    }
+
+    /// [`deliver`](Self::deliver) to anything but a waiting entry of a request submitted
+    /// as given.
+    #[inline(never)]
+    fn deliver_other(
         &mut self,
         completion: Completion<B>,
         me: Option<Token>,
@@ -221,23 +259,6 @@ impl<B> State<B> {
         let token = completion.token();
         let entry = &mut self.entries[token.index as usize];
         match entry {
-            Entry::Waiting {
-                generation,
-                plan: Tag::AsIs,
-                waker,
-            } if *generation == token.generation => {
-                // The common case, in one write.
-                let waker = waker.take();
-                // A waiting entry without its waker owns nothing: no drop to run.
-                std::mem::forget(std::mem::replace(entry, Entry::Done(completion)));
-                self.waiting -= 1;
-                if let Some(waker) = waker {
-                    if Some(token) != me {
-                        after.wake.push(waker);
-                    }
-                }
-                self.freed += 1;
-            }
             Entry::Waiting { generation, .. } if *generation == token.generation => {
                 let Entry::Waiting { waker, plan, .. } = std::mem::replace(entry, Entry::Vacant)
                 else {
