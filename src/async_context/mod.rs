@@ -336,7 +336,8 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
     fn future(&self, token: Token, cancel_on_drop: bool) -> OpFuture<R, B> {
         OpFuture {
             ctx: self.clone(),
-            token: Some(token),
+            token,
+            live: true,
             cancel_on_drop,
         }
     }
