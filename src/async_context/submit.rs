@@ -342,7 +342,10 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 }
             }
             self.run_after(after);
-            if !refusals.is_empty() {
+            if refusals.is_empty() {
+                // Nothing pushed, so nothing allocated: no drop glue to run.
+                std::mem::forget(refusals);
+            } else {
                 self.refused_early(refusals);
             }
             total += s.accepted;
