@@ -86,8 +86,10 @@ impl Memo {
 
     #[inline(never)]
     fn look(&mut self, fd: BorrowedFd<'_>, raw: RawFd, helpers: bool) -> Verdict {
-        if let Some((_, verdict)) = self.seen.iter().flatten().find(|(f, _)| *f == raw) {
-            return *verdict;
+        if self.next > 0 {
+            if let Some((_, verdict)) = self.seen.iter().flatten().find(|(f, _)| *f == raw) {
+                return *verdict;
+            }
         }
         // O_DIRECT, the usual case, costs one fcntl; the rest an fstat (and fstatfs).
         let verdict = if is_direct(fd).unwrap_or(false) {
