@@ -287,7 +287,29 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             }
             batch.tokens.clear();
             batch.parts.clear();
-            let s = if ours == 0 {
+            let s = if n == 1 {
+                // One request: submitted in place, without the batch's machinery.
+                let op = ops.front_mut().expect("the request to submit");
+                match self.ctx.submit_in_place(op) {
+                    Ok(token) => {
+                        batch.tokens.push(token);
+                        let op = ops.pop_front().expect("the request submitted");
+                        if ours != 0 {
+                            let (shell, fd, _) = split(op, true);
+                            batch.parts.push((shell, fd));
+                        }
+                        Submitted {
+                            accepted: 1,
+                            error: None,
+                        }
+                    }
+                    // Whole again, at the front.
+                    Err(error) => Submitted {
+                        accepted: 0,
+                        error: Some(error),
+                    },
+                }
+            } else if ours == 0 {
                 // Nothing to resubmit: the accepted requests are dropped in place.
                 self.ctx.submit_batch_with(ops, n, &mut batch.tokens, None)
             } else {
