@@ -166,3 +166,13 @@ fn submit_past_the_capacity_is_refused_and_reserve_waits() {
 fn readiness_is_rearmed_per_wait() {
     run(s::readiness_is_rearmed_per_wait::<AsyncIo>());
 }
+
+#[test]
+fn batches_of_mixed_requests_decide_each_request_and_keep_the_rest_queued() {
+    run(s::batch::mixed_requests::<AsyncIo>());
+}
+
+#[test]
+fn batches_of_one_request_submit_it_in_place() {
+    run(s::batch::single_requests::<AsyncIo>());
+}

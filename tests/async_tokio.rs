@@ -426,3 +426,13 @@ fn many_tasks_reading_pages_they_rewrote_on_a_multi_threaded_runtime() {
         assert_eq!(ctx.in_flight(), 0, "{:?}", ctx.stats());
     });
 }
+
+#[test]
+fn batches_of_mixed_requests_decide_each_request_and_keep_the_rest_queued() {
+    run(current_thread(), s::batch::mixed_requests::<Tokio>());
+}
+
+#[test]
+fn batches_of_one_request_submit_it_in_place() {
+    run(current_thread(), s::batch::single_requests::<Tokio>());
+}

@@ -7,6 +7,7 @@ use crate::request::buf::IoBuf;
 use crate::request::completion::{Completion, Token};
 use rustix::io::Errno;
 use std::io;
+use std::sync::MutexGuard;
 use std::task::{self, Poll, Waker};
 
 /// How many times in a row a future polled for its task reaps and finds the eventfd
@@ -67,67 +68,101 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         let mut reaped = std::mem::take(&mut st.reaped);
         let result = self.ctx.reap_ready(&mut reaped);
         let count = reaped.len();
-        // In ring order (a vector drained from the front would cost more).
-        reaped.reverse();
-        while let Some(completion) = reaped.pop() {
-            st.deliver(completion, me, &self.shared.counts, after);
+        // In ring order (one completion, the usual case at low depth, without a drain).
+        if count == 1 {
+            if let Some(completion) = reaped.pop() {
+                st.deliver(completion, me, &self.shared.counts, after);
+            }
+        } else {
+            for completion in reaped.drain(..) {
+                st.deliver(completion, me, &self.shared.counts, after);
+            }
         }
         st.flush_freed(&self.shared.counts, after);
-        st.reaped = reaped;
+        // What is replaced is the empty vector `take` left: nothing to drop.
+        std::mem::forget(std::mem::replace(&mut st.reaped, reaped));
         result.map(|_| count)
     }
 
-    /// Reaps the ring and delivers everything under the waiters' lock, after leaving
-    /// `waker` with `me`, then does what the deliveries left to do. When an earlier reap
-    /// has delivered `me`'s completion already, takes it and returns at once (the ring is
-    /// left to the tasks still waiting, whose reaper the reactor wakes).
+    /// Reaps the ring and delivers everything under the waiters' lock, leaving `waker`
+    /// with `me` if its wait is not over (under the same hold), then does what the
+    /// deliveries left to do. When an earlier reap has delivered `me`'s completion
+    /// already, takes it and returns at once (the ring is left to the tasks still
+    /// waiting, whose reaper the reactor wakes).
     pub(super) fn reap(&self, me: Me, waker: Option<&Waker>) -> io::Result<Reaped<B>> {
-        let mut after;
-        let result = {
-            let mut st = self.shared.lock();
-            if let Me::Op(token) = me {
-                if let Some(mine) = st.claim(token) {
-                    return Ok(Reaped {
-                        mine: Some(Mine::Completion(mine)),
-                        fired: st.fired,
-                        armed: st.armed,
-                        needs_arming: st.needs_arming(),
-                        count: 0,
-                    });
-                }
-            }
-            after = std::mem::replace(&mut st.spare, After::new());
-            if let (Me::Op(token), Some(waker)) = (me, waker) {
-                st.set_waker(token, waker);
-            }
-            let token = match me {
-                Me::Op(token) => Some(token),
-                _ => None,
-            };
-            let result = self.reap_into(&mut st, token, &mut after);
-            let count = *result.as_ref().unwrap_or(&0);
-            let mine = match me {
-                Me::Op(token) => st.claim(token).map(Mine::Completion),
-                Me::Room if self.shared.counts.try_acquire() => Some(Mine::Room),
-                Me::Room => {
-                    if let Some(waker) = waker {
-                        st.wait_for_room(waker);
-                    }
-                    None
-                }
-                Me::Nobody => None,
-            };
-            match result {
-                Err(e) if mine.is_none() && count == 0 => Err(io::Error::from(e)),
-                _ => Ok(Reaped {
-                    mine,
+        let mut st = self.shared.lock();
+        if let Me::Op(token) = me {
+            if let Some(mine) = st.claim(token) {
+                return Ok(Reaped {
+                    mine: Some(Mine::Completion(mine)),
                     fired: st.fired,
                     armed: st.armed,
                     needs_arming: st.needs_arming(),
-                    count,
-                }),
+                    count: 0,
+                });
             }
+        }
+        let mut after = std::mem::replace(&mut st.spare, After::new());
+        let token = match me {
+            Me::Op(token) => Some(token),
+            _ => None,
         };
+        let result = self.reap_into(&mut st, token, &mut after);
+        let count = *result.as_ref().unwrap_or(&0);
+        let mine = match me {
+            Me::Op(token) => {
+                let mine = st.claim(token).map(Mine::Completion);
+                if let (None, Some(waker)) = (&mine, waker) {
+                    // Still waiting: the waker is left under the same hold of the lock as
+                    // the reap that did not find the completion, so whoever delivers it
+                    // later finds the waker.
+                    st.set_waker(token, waker);
+                }
+                mine
+            }
+            Me::Room if self.shared.counts.try_acquire() => Some(Mine::Room),
+            Me::Room => {
+                if let Some(waker) = waker {
+                    st.wait_for_room(waker);
+                }
+                None
+            }
+            Me::Nobody => None,
+        };
+        let result = match result {
+            Err(e) if mine.is_none() && count == 0 => Err(io::Error::from(e)),
+            _ => Ok(Reaped {
+                mine,
+                fired: st.fired,
+                armed: st.armed,
+                needs_arming: st.needs_arming(),
+                count,
+            }),
+        };
+        self.end_reap(st, after);
+        result
+    }
+
+    /// The end of a reap: releases the lock, does what the deliveries left in `after`,
+    /// and keeps its lists for the next reap.
+    #[inline]
+    fn end_reap(&self, mut st: MutexGuard<'_, State<B>>, after: After<B>) {
+        if after.wake.is_empty() && after.work.is_empty() {
+            // Nothing to do outside the lock: the lists go back now, without locking
+            // again.
+            if !st.spare.has_room() {
+                // What is replaced has no room: no allocation, nothing to drop.
+                std::mem::forget(std::mem::replace(&mut st.spare, after));
+            }
+            return;
+        }
+        self.end_reap_with_work(st, after);
+    }
+
+    /// [`end_reap`](Self::end_reap) when there are tasks to wake or work to do.
+    #[inline(never)]
+    fn end_reap_with_work(&self, st: MutexGuard<'_, State<B>>, mut after: After<B>) {
+        drop(st);
         self.run_after_keep(&mut after);
         if after.has_room() {
             // Back for the next reap (a concurrent one may have left its own: keep one).
@@ -136,7 +171,51 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 st.spare = after;
             }
         }
-        result
+    }
+
+    /// What the future of `token` polls when its completion was not there under `st`
+    /// (the poll looks first, inline): [`reap`](Self::reap) under the same hold of the
+    /// lock, then, if the completion has not come, waits as [`drive`](Self::drive) does.
+    #[inline]
+    pub(super) fn poll_missing(
+        &self,
+        mut st: MutexGuard<'_, State<B>>,
+        token: Token,
+        waker: &Waker,
+    ) -> io::Result<Option<Completion<B>>> {
+        let mut after = std::mem::replace(&mut st.spare, After::new());
+        let result = self.reap_into(&mut st, Some(token), &mut after);
+        if let Some(completion) = st.claim(token) {
+            let needs_arming = st.needs_arming();
+            self.end_reap(st, after);
+            if needs_arming {
+                self.arm();
+            }
+            return Ok(Some(completion));
+        }
+        // Left under the same hold as the reap that did not find the completion: whoever
+        // delivers it later finds the waker.
+        st.set_waker(token, waker);
+        let reaped = match result {
+            Err(e) => Err(io::Error::from(e)),
+            Ok(count) => Ok(Reaped {
+                mine: None,
+                fired: st.fired,
+                armed: st.armed,
+                needs_arming: st.needs_arming(),
+                count,
+            }),
+        };
+        self.end_reap(st, after);
+        let reaped = reaped?;
+        if reaped.armed {
+            // The reactor will wake one of the waiting tasks, which reaps for all.
+            return Ok(None);
+        }
+        match self.drive_from(Some(reaped), Me::Op(token), Some(waker))? {
+            Some(Mine::Completion(completion)) => Ok(Some(completion)),
+            _ => Ok(None),
+        }
     }
 
     /// Reaps and delivers; if `me`'s wait is not over and the reactor is not armed, arms
@@ -145,6 +224,17 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     /// arms the reactor for the tasks still waiting if need be (the reactor's last
     /// wake-up may have gone to `me`'s task).
     pub(super) fn drive(&self, me: Me, waker: Option<&Waker>) -> io::Result<Option<Mine<B>>> {
+        self.drive_from(None, me, waker)
+    }
+
+    /// [`drive`](Self::drive); `first`: the first reap, done by the caller (who left
+    /// `waker` with `me` in it).
+    fn drive_from(
+        &self,
+        mut first: Option<Reaped<B>>,
+        me: Me,
+        waker: Option<&Waker>,
+    ) -> io::Result<Option<Mine<B>>> {
         let task_waker = waker;
         let mut waker = waker;
         let mut rounds = 0;
@@ -160,14 +250,15 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             }
             // A task waiting for room leaves its waker on every reap (the list is
             // emptied whenever room frees); a future leaves it once.
-            let reaped = self.reap(
-                me,
-                if me == Me::Room {
-                    task_waker
-                } else {
-                    waker.take()
-                },
-            )?;
+            let leave = if me == Me::Room {
+                task_waker
+            } else {
+                waker.take()
+            };
+            let reaped = match first.take() {
+                Some(reaped) => reaped,
+                None => self.reap(me, leave)?,
+            };
             if let Some(mine) = reaped.mine {
                 if reaped.needs_arming {
                     self.arm();

@@ -1,7 +1,6 @@
 //! [`OpFuture`]: the completion of one request of an [`AsyncContext`].
 
 use super::AsyncContext;
-use super::drive::{Me, Mine};
 use super::waiters::After;
 use crate::reactor::Reactor;
 use crate::request::buf::IoBuf;
@@ -27,15 +26,18 @@ use std::task::{self, Poll};
 #[must_use = "the completion, and the buffers, come back only through the future"]
 pub struct OpFuture<R: Reactor, B: IoBuf + 'static = Vec<u8>> {
     pub(super) ctx: AsyncContext<R, B>,
-    /// `None` once resolved.
-    pub(super) token: Option<Token>,
+    /// The request's token; meaningless once `live` is false.
+    pub(super) token: Token,
+    /// Whether the future is still to resolve (a flag beside the token rather than an
+    /// `Option<Token>`: the future stays 32 bytes, cheaper to move).
+    pub(super) live: bool,
     pub(super) cancel_on_drop: bool,
 }
 
 impl<R: Reactor, B: IoBuf + 'static> OpFuture<R, B> {
     /// The request's token (the one its [`Completion`] carries).
     pub fn token(&self) -> Option<Token> {
-        self.token
+        self.live.then_some(self.token)
     }
 
     /// Cancels the request (`io_cancel`): only `POLL` requests can be cancelled, and
@@ -48,7 +50,7 @@ impl<R: Reactor, B: IoBuf + 'static> OpFuture<R, B> {
     /// resolved.
     #[doc(alias = "io_cancel")]
     pub fn cancel(&self) -> Result<(), Errno> {
-        let token = self.token.ok_or(Errno::INVAL)?;
+        let token = self.token().ok_or(Errno::INVAL)?;
         let inner = &self.ctx.inner;
         match inner.ctx.cancel(token) {
             Ok(()) => Ok(()),
@@ -63,10 +65,19 @@ impl<R: Reactor, B: IoBuf + 'static> OpFuture<R, B> {
 
     /// Forgets this future's claim: the request stays in flight, and its buffers are
     /// dropped when it completes.
+    #[inline]
     fn abandon(&mut self) {
-        let Some(token) = self.token.take() else {
-            return;
-        };
+        if self.live {
+            self.live = false;
+            self.abandon_token(self.token);
+        }
+    }
+
+    /// [`abandon`](Self::abandon) of an unresolved future (out of line: a future is
+    /// usually dropped once resolved).
+    #[cold]
+    #[inline(never)]
+    fn abandon_token(&mut self, token: Token) {
         let inner = &self.ctx.inner;
         let mut after = After::new();
         let (garbage, was_waiting, needs_arming) = {
@@ -91,17 +102,31 @@ impl<R: Reactor, B: IoBuf + 'static> Future for OpFuture<R, B> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let Some(token) = this.token else {
+        let Some(token) = this.token() else {
             return Poll::Ready(Err(io::Error::other(
                 "rawaio::OpFuture polled after it resolved",
             )));
         };
-        match this.ctx.inner.drive(Me::Op(token), Some(cx.waker())) {
-            Ok(Some(Mine::Completion(completion))) => {
-                this.token = None;
+        let inner = &this.ctx.inner;
+        // The usual case when many requests are in flight: its completion has come (one
+        // hold of the lock, nothing else).
+        let mut st = inner.shared.lock();
+        if let Some(completion) = st.claim_inline(token) {
+            let needs_arming = st.needs_arming();
+            drop(st);
+            this.live = false;
+            if needs_arming {
+                // The reactor's last wake-up may have gone to this task.
+                inner.arm();
+            }
+            return Poll::Ready(Ok(completion));
+        }
+        match inner.poll_missing(st, token, cx.waker()) {
+            Ok(Some(completion)) => {
+                this.live = false;
                 Poll::Ready(Ok(completion))
             }
-            Ok(_) => Poll::Pending,
+            Ok(None) => Poll::Pending,
             Err(e) => {
                 this.abandon();
                 Poll::Ready(Err(e))
@@ -119,7 +144,7 @@ impl<R: Reactor, B: IoBuf + 'static> Drop for OpFuture<R, B> {
 impl<R: Reactor, B: IoBuf + 'static> fmt::Debug for OpFuture<R, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpFuture")
-            .field("token", &self.token)
+            .field("token", &self.token())
             .finish_non_exhaustive()
     }
 }

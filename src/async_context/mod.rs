@@ -77,7 +77,6 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
-use submit::Taken;
 use waiters::{Counts, State, Waiters};
 
 /// An AIO context whose requests complete as futures, on any runtime whose reactor can
@@ -169,7 +168,6 @@ struct Inner<R, B: IoBuf + 'static> {
 /// Scratch room for [`AsyncContext::submit_batch`].
 struct Batch<B> {
     tokens: Vec<Token>,
-    taken: Vec<Taken>,
     parts: Vec<(job::Shell<B>, job::Fd)>,
 }
 
@@ -258,7 +256,6 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
                 readiness: Waker::from(Arc::clone(&shared)),
                 batch: Mutex::new(Batch {
                     tokens: Vec::with_capacity(slots),
-                    taken: Vec::with_capacity(slots),
                     parts: Vec::with_capacity(slots),
                 }),
                 pool: Pool::new(policy.helper_threads),
@@ -339,7 +336,8 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
     fn future(&self, token: Token, cancel_on_drop: bool) -> OpFuture<R, B> {
         OpFuture {
             ctx: self.clone(),
-            token: Some(token),
+            token,
+            live: true,
             cancel_on_drop,
         }
     }
@@ -354,13 +352,19 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
         ops: &mut VecDeque<Op<'_, B>>,
         futures: &mut Vec<OpFuture<R, B>>,
     ) -> Submitted {
-        let mut scratch = Batch {
-            tokens: Vec::new(),
-            taken: Vec::new(),
-            parts: Vec::new(),
-        };
         let mut guard = self.inner.batch.try_lock().ok();
-        let batch = guard.as_deref_mut().unwrap_or(&mut scratch);
+        let mut scratch;
+        let batch = match guard.as_deref_mut() {
+            Some(batch) => batch,
+            // Busy (or poisoned: its lists are only ever cleared before use).
+            None => {
+                scratch = Batch {
+                    tokens: Vec::new(),
+                    parts: Vec::new(),
+                };
+                &mut scratch
+            }
+        };
         self.inner.submit_many(ops, batch, |token, poll| {
             futures.push(self.future(token, poll));
         })

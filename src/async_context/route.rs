@@ -57,8 +57,19 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     }
 
     /// Wakes and drops what `after` holds, then does the work it left.
-    #[inline]
-    pub(super) fn run_after(&self, mut after: After<B>) {
+    #[inline(always)]
+    pub(super) fn run_after(&self, after: After<B>) {
+        if after.wake.capacity() == 0 && after.work.capacity() == 0 {
+            // Never used (no room, so empty): nothing to do, no drop glue.
+            std::mem::forget(after);
+            return;
+        }
+        self.run_after_used(after);
+    }
+
+    /// [`run_after`](Self::run_after) of lists that were used.
+    #[inline(never)]
+    fn run_after_used(&self, mut after: After<B>) {
         after.wake_and_drop();
         if !after.work.is_empty() {
             let mut work = Vec::new();

@@ -26,17 +26,8 @@ use crate::request::op::Op;
 use rawaio_abi::{IOCB_CMD_POLL, RwfFlags};
 use rustix::io::Errno;
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::Ordering;
-
-/// A request the kernel accepted: whether the policy added `RWF_NOWAIT` (then its
-/// shell and descriptor follow, in order, in a list of their own), and whether it is a
-/// poll (whose future cancels it when dropped).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Taken {
-    nowait: bool,
-    poll: bool,
-}
 
 /// A request refused inside the call that submitted it.
 struct Early<B> {
@@ -78,11 +69,27 @@ struct Memo {
 }
 
 impl Memo {
-    fn get(&mut self, fd: impl AsFd, helpers: bool) -> Verdict {
-        let fd = fd.as_fd();
+    /// The verdict on `fd`: the last file's without looking further when it is the same
+    /// descriptor (a batch's requests usually share one).
+    #[inline]
+    fn get(&mut self, fd: BorrowedFd<'_>, helpers: bool) -> Verdict {
         let raw = fd.as_raw_fd();
-        if let Some((_, verdict)) = self.seen.iter().flatten().find(|(f, _)| *f == raw) {
-            return *verdict;
+        if self.next > 0 {
+            if let Some((last, verdict)) = self.seen[(self.next - 1) % self.seen.len()] {
+                if last == raw {
+                    return verdict;
+                }
+            }
+        }
+        self.look(fd, raw, helpers)
+    }
+
+    #[inline(never)]
+    fn look(&mut self, fd: BorrowedFd<'_>, raw: RawFd, helpers: bool) -> Verdict {
+        if self.next > 0 {
+            if let Some((_, verdict)) = self.seen.iter().flatten().find(|(f, _)| *f == raw) {
+                return *verdict;
+            }
         }
         // O_DIRECT, the usual case, costs one fcntl; the rest an fstat (and fstatfs).
         let verdict = if is_direct(fd).unwrap_or(false) {
@@ -109,18 +116,19 @@ impl Memo {
 
 impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     /// What to do with `op` under the policy, before trying the kernel.
-    fn decide(&self, op: &Op<'_, B>, memo: &mut Memo) -> Decision {
+    /// `fd`: the number of `op`'s descriptor.
+    fn decide(&self, op: &Op<'_, B>, fd: RawFd, memo: &mut Memo) -> Decision {
         let Some((dir, mode)) = self.policy.mode(op.opcode) else {
             return Decision::Kernel { nowait: false };
         };
         if mode == RwMode::AsGiven || op.rw_flags.contains(RwfFlags::NOWAIT) {
             return Decision::Kernel { nowait: false };
         }
-        if !self.hints.refuses(op.fd.raw(), dir) {
+        if !self.hints.refuses(fd, dir) {
             return Decision::Kernel { nowait: true };
         }
         // The file refused RWF_NOWAIT before: look at it (it may be another by now).
-        match memo.get(&op.fd, self.pool.enabled()) {
+        match memo.get(op.fd.as_fd(), self.pool.enabled()) {
             Verdict::AsGiven => {
                 memo.inline += 1;
                 Decision::Kernel { nowait: false }
@@ -143,7 +151,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     #[allow(clippy::result_large_err)]
     pub(super) fn submit_one<'fd>(&self, mut op: Op<'fd, B>) -> Result<Token, Rejected<'fd, B>> {
         let mut memo = Memo::default();
-        let nowait = match self.decide(&op, &mut memo) {
+        let nowait = match self.decide(&op, op.fd.raw(), &mut memo) {
             Decision::Helper => return self.divert(op),
             Decision::Kernel { nowait } => nowait,
         };
@@ -183,6 +191,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
 
     /// Submits from the front of `ops`; `accepted` is told each accepted request's token
     /// and whether it is a poll.
+    #[inline]
     pub(super) fn submit_many(
         &self,
         ops: &mut VecDeque<Op<'_, B>>,
@@ -215,15 +224,40 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 };
             }
             // Decide, setting RWF_NOWAIT; stop before a request for a helper.
+            // Bit `i` of `ours`: the policy added RWF_NOWAIT to the `i`th request; of
+            // `polls`: it is a poll (whose future cancels it when dropped). `room` <= 64.
             let mut n = 0;
             let mut ours = 0u64;
+            let mut polls = 0u64;
+            // The last decision, for the next request with the same opcode, descriptor and
+            // flags (a batch's requests are usually alike): within one call, the decision
+            // depends on nothing else (the memo's verdict on a descriptor holds for the
+            // call), and the hints are only hints. -1: no descriptor (none yet).
+            let mut last_fd: RawFd = -1;
+            let mut last_op = (0u16, RwfFlags::empty());
+            let mut last = (Decision::Helper, false);
             for op in ops.iter_mut().take(room) {
-                match self.decide(op, &mut memo) {
+                let fd = op.fd.raw();
+                let decision = if fd == last_fd && (op.opcode, op.rw_flags) == last_op {
+                    // The bool: it counted as inline.
+                    memo.inline += u64::from(last.1);
+                    last.0
+                } else {
+                    let before = memo.inline;
+                    let decision = self.decide(op, fd, &mut memo);
+                    (last_fd, last_op) = (fd, (op.opcode, op.rw_flags));
+                    last = (decision, memo.inline != before);
+                    decision
+                };
+                match decision {
                     Decision::Helper => break,
                     Decision::Kernel { nowait } => {
                         if nowait {
                             op.rw_flags.insert(RwfFlags::NOWAIT);
                             ours |= 1 << n;
+                        }
+                        if op.opcode == IOCB_CMD_POLL {
+                            polls |= 1 << n;
                         }
                         n += 1;
                     }
@@ -252,43 +286,92 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 }
             }
             batch.tokens.clear();
-            batch.taken.clear();
             batch.parts.clear();
-            let mut i = 0;
-            let s = self.ctx.submit_batch_with(
-                ops,
-                n,
-                &mut batch.tokens,
-                Some(&mut |op| {
-                    let nowait = ours & (1 << i) != 0;
-                    i += 1;
-                    batch.taken.push(Self::take(op, nowait, &mut batch.parts));
-                }),
-            );
+            let s = if n == 1 {
+                // One request: submitted in place, without the batch's machinery.
+                let op = ops.front_mut().expect("the request to submit");
+                match self.ctx.submit_in_place(op) {
+                    Ok(token) => {
+                        batch.tokens.push(token);
+                        let op = ops.pop_front().expect("the request submitted");
+                        if ours != 0 {
+                            let (shell, fd, _) = split(op, true);
+                            batch.parts.push((shell, fd));
+                        }
+                        Submitted {
+                            accepted: 1,
+                            error: None,
+                        }
+                    }
+                    // Whole again, at the front.
+                    Err(error) => Submitted {
+                        accepted: 0,
+                        error: Some(error),
+                    },
+                }
+            } else if ours == 0 {
+                // Nothing to resubmit: the accepted requests are dropped in place.
+                self.ctx.submit_batch_with(ops, n, &mut batch.tokens, None)
+            } else {
+                // The accepted requests come out in order: keep the parts of those that
+                // carry the policy's RWF_NOWAIT.
+                let mut i = 0;
+                let parts = &mut batch.parts;
+                self.ctx.submit_batch_with(
+                    ops,
+                    n,
+                    &mut batch.tokens,
+                    Some(&mut |op| {
+                        if ours & (1 << i) != 0 {
+                            let (shell, fd, _) = split(op, true);
+                            parts.push((shell, fd));
+                        }
+                        i += 1;
+                    }),
+                )
+            };
             let nowait = batch.parts.len() as u64;
             self.count(nowait, s.accepted as u64 - nowait, &memo);
             memo.inline = 0;
             // The requests not accepted go back as they were, and give their room back.
-            for (pos, op) in ops.iter_mut().take(n - s.accepted).enumerate() {
-                if ours & (1 << (s.accepted + pos)) != 0 {
-                    op.rw_flags.remove(RwfFlags::NOWAIT);
+            if s.accepted < n {
+                for (pos, op) in ops.iter_mut().take(n - s.accepted).enumerate() {
+                    if ours & (1 << (s.accepted + pos)) != 0 {
+                        op.rw_flags.remove(RwfFlags::NOWAIT);
+                    }
+                    self.shared.release();
                 }
-                self.shared.release();
             }
             let mut refusals = Vec::new();
             let mut after = After::new();
             {
                 let mut st = self.shared.lock();
                 self.reap_after_submit(&mut st, ours != 0, &mut after);
-                let mut parts = batch.parts.drain(..);
-                for (&token, taken) in batch.tokens.iter().zip(&batch.taken) {
-                    let parts = if taken.nowait { parts.next() } else { None };
-                    self.settle_submitted(&mut st, token, parts, &mut refusals, &mut after);
-                    accepted(token, taken.poll);
+                if ours == 0 {
+                    for (i, &token) in batch.tokens.iter().enumerate() {
+                        st.register_as_is(token, counts, &mut after);
+                        accepted(token, polls & (1 << i) != 0);
+                    }
+                } else {
+                    let mut parts = batch.parts.drain(..);
+                    for (i, &token) in batch.tokens.iter().enumerate() {
+                        let parts = if ours & (1 << i) != 0 {
+                            parts.next()
+                        } else {
+                            None
+                        };
+                        self.settle_submitted(&mut st, token, parts, &mut refusals, &mut after);
+                        accepted(token, polls & (1 << i) != 0);
+                    }
                 }
             }
             self.run_after(after);
-            self.refused_early(refusals);
+            if refusals.is_empty() {
+                // Nothing pushed, so nothing allocated: no drop glue to run.
+                std::mem::forget(refusals);
+            } else {
+                self.refused_early(refusals);
+            }
             total += s.accepted;
             match s.error {
                 None => {}
@@ -326,17 +409,6 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 }
             }
         }
-    }
-
-    /// An accepted request, taken apart (its parts onto `parts`) when the policy may have
-    /// to resubmit it.
-    fn take(op: Op<'_, B>, nowait: bool, parts: &mut Vec<(Shell<B>, Fd)>) -> Taken {
-        let poll = op.opcode == IOCB_CMD_POLL;
-        if nowait {
-            let (shell, fd, _) = split(op, true);
-            parts.push((shell, fd));
-        }
-        Taken { nowait, poll }
     }
 
     /// Adds a submitting call's requests to the counters (once per call: they are

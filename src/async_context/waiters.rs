@@ -203,6 +203,7 @@ impl<B> State<B> {
 
     /// The entry of `token`'s slot; `None` for a token of no slot (a request refused at
     /// submission, known only by the token its future holds).
+    #[inline]
     fn entry(&mut self, token: Token) -> Option<&mut Entry<B>> {
         self.entries.get_mut(token.index as usize)
     }
@@ -210,7 +211,45 @@ impl<B> State<B> {
     /// Hands a reaped completion to its waiter; `me` is the token of the future that is
     /// reaping (whose task is running, so not woken). A request that finishes releases
     /// its room in `counts`.
+    #[inline(always)]
     pub(super) fn deliver(
+        &mut self,
+        completion: Completion<B>,
+        me: Option<Token>,
+        counts: &Counts,
+        after: &mut After<B>,
+    ) {
+        let token = completion.token();
+        if let Some(entry) = self.entries.get_mut(token.index as usize) {
+            if let Entry::Waiting {
+                generation,
+                plan: Tag::AsIs,
+                waker,
+            } = entry
+            {
+                if *generation == token.generation {
+                    // The common case, in one write.
+                    let waker = waker.take();
+                    // A waiting entry without its waker owns nothing: no drop to run.
+                    std::mem::forget(std::mem::replace(entry, Entry::Done(completion)));
+                    self.waiting -= 1;
+                    if let Some(waker) = waker {
+                        if Some(token) != me {
+                            after.wake.push(waker);
+                        }
+                    }
+                    self.freed += 1;
+                    return;
+                }
+            }
+        }
+        self.deliver_other(completion, me, counts, after);
+    }
+
+    /// [`deliver`](Self::deliver) to anything but a waiting entry of a request submitted
+    /// as given.
+    #[inline(never)]
+    fn deliver_other(
         &mut self,
         completion: Completion<B>,
         me: Option<Token>,
@@ -220,25 +259,6 @@ impl<B> State<B> {
         let token = completion.token();
         let entry = &mut self.entries[token.index as usize];
         match entry {
-            Entry::Waiting {
-                generation,
-                plan: Tag::AsIs,
-                ..
-            } if *generation == token.generation => {
-                // The common case, in one write.
-                let Entry::Waiting { waker, .. } =
-                    std::mem::replace(entry, Entry::Done(completion))
-                else {
-                    unreachable!("matched above");
-                };
-                self.waiting -= 1;
-                if let Some(waker) = waker {
-                    if Some(token) != me {
-                        after.wake.push(waker);
-                    }
-                }
-                self.freed += 1;
-            }
             Entry::Waiting { generation, .. } if *generation == token.generation => {
                 let Entry::Waiting { waker, plan, .. } = std::mem::replace(entry, Entry::Vacant)
                 else {
@@ -365,8 +385,28 @@ impl<B> State<B> {
 
     /// Registers a request submitted as given: its completion, if reaped already, stays
     /// in its slot for its future (and its room is given back).
-    #[inline]
+    #[inline(always)]
     pub(super) fn register_as_is(&mut self, token: Token, counts: &Counts, after: &mut After<B>) {
+        // The usual case: its slot free, nothing away from its slot.
+        if self.away.is_empty() {
+            if let Some(entry @ Entry::Vacant) = self.entries.get_mut(token.index as usize) {
+                let waiting = Entry::Waiting {
+                    generation: token.generation,
+                    waker: None,
+                    plan: Tag::AsIs,
+                };
+                // A vacant entry owns nothing: no drop to run.
+                std::mem::forget(std::mem::replace(entry, waiting));
+                self.waiting += 1;
+                return;
+            }
+        }
+        self.register_as_is_slow(token, counts, after);
+    }
+
+    /// [`register_as_is`](Self::register_as_is), every case.
+    #[inline(never)]
+    fn register_as_is_slow(&mut self, token: Token, counts: &Counts, after: &mut After<B>) {
         let Some(entry) = self.entries.get_mut(token.index as usize) else {
             return;
         };
@@ -525,6 +565,13 @@ impl<B> State<B> {
     /// Takes `token`'s completion if it has been delivered.
     #[inline]
     pub(super) fn claim(&mut self, token: Token) -> Option<Completion<B>> {
+        self.claim_inline(token)
+    }
+
+    /// [`claim`](Self::claim), inlined (for the future's poll, where it is the usual
+    /// path).
+    #[inline(always)]
+    pub(super) fn claim_inline(&mut self, token: Token) -> Option<Completion<B>> {
         if let Some(entry) = self.entry(token) {
             if matches!(entry, Entry::Done(c) if c.token() == token) {
                 if let Entry::Done(c) = std::mem::replace(entry, Entry::Vacant) {

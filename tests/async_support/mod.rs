@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod backpressure;
+pub mod batch;
 pub mod never_block;
 
 use crate::support::{DropCheck, DropLog, Fs, TIMEOUT, TempFile, Tracked, aligned_zeroed, pattern};
