@@ -216,11 +216,39 @@ impl<B: IoBuf> Guard<'_, B> {
 
     /// Turns an event into a completion, freeing its slot; `None` for an event whose token
     /// is not live (which would mean a request submitted behind rawaio's back).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn complete(&mut self, event: &io_event) -> Option<Completion<B>> {
+        let mut done = Vec::with_capacity(1);
+        self.complete_into(event, &mut done);
+        done.pop()
+    }
+
+    /// Turns an event into a completion pushed onto `done`, freeing its slot; whether
+    /// there was one (none for an event whose token is not live, which would mean a
+    /// request submitted behind rawaio's back).
+    // Always, and the completion is written where it will stay: the reaping paths'
+    // hottest step (a `push` of a finished value copied the 88 bytes twice).
+    #[inline(always)]
+    pub(crate) fn complete_into(
+        &mut self,
+        event: &io_event,
+        done: &mut Vec<Completion<B>>,
+    ) -> bool {
         let token = Token::from_data(event.data, self.id);
-        let held = self.release(token)?;
-        Some(Completion {
+        let Some(slot) = live_slot(&mut self.state.slots, token) else {
+            return false;
+        };
+        // Room first, so that nothing can fail (nor call out) between taking the request
+        // and storing its completion.
+        done.reserve(1);
+        let len = done.len();
+        let Some(room) = done.spare_capacity_mut().first_mut() else {
+            unreachable!("room was reserved");
+        };
+        let Some(held) = slot.held.take() else {
+            unreachable!("a live slot holds its request");
+        };
+        room.write(Completion {
             token,
             user_data: held.user_data,
             opcode: held.opcode,
@@ -228,7 +256,12 @@ impl<B: IoBuf> Guard<'_, B> {
             res: event.res,
             res2: event.res2,
             bufs: held.bufs,
-        })
+        });
+        // SAFETY: the element at `len`, inside the capacity, was just written.
+        unsafe { done.set_len(len + 1) };
+        slot.generation = slot.generation.wrapping_add(1);
+        self.state.free.push(token.index);
+        true
     }
 
     /// The tokens of the `POLL` requests in flight, onto `out`.
@@ -260,7 +293,7 @@ impl<B: IoBuf> Guard<'_, B> {
             return None;
         }
         let slot = self.state.slots.get(token.index as usize)?;
-        (slot.generation == token.generation && slot.held.is_some())
+        slot.is_live(token)
             .then(|| self.mem[token.index as usize].iocb.get())
     }
 
@@ -269,15 +302,28 @@ impl<B: IoBuf> Guard<'_, B> {
         if !self.owns(token) {
             return None;
         }
-        let slot = self.state.slots.get_mut(token.index as usize)?;
-        if slot.generation != token.generation {
-            return None;
-        }
-        let held = slot.held.take()?;
+        let slot = live_slot(&mut self.state.slots, token)?;
+        let held = slot.held.take();
         slot.generation = slot.generation.wrapping_add(1);
         self.state.free.push(token.index);
-        Some(held)
+        held
     }
+}
+
+impl<B> Slot<B> {
+    /// Whether `token` (of this slot's table, at its index) is live: its generation is
+    /// the slot's, and the slot holds a request.
+    #[inline(always)]
+    fn is_live(&self, token: Token) -> bool {
+        self.generation == token.generation && self.held.is_some()
+    }
+}
+
+/// The slot of `token` (of this table) if the token is live.
+#[inline(always)]
+fn live_slot<B>(slots: &mut [Slot<B>], token: Token) -> Option<&mut Slot<B>> {
+    let slot = slots.get_mut(token.index as usize)?;
+    slot.is_live(token).then_some(slot)
 }
 
 #[cfg(test)]
@@ -380,6 +426,25 @@ mod tests {
             vec![vec![3]],
             "unprepare gives the buffer back"
         );
+        assert_eq!(g.in_flight(), 0);
+    }
+
+    #[test]
+    fn completions_are_appended_and_stale_events_add_nothing() {
+        let table = Table::<Vec<u8>>::new(2);
+        let mut g = table.lock();
+        let (a, _) = g.prepare(&mut write(1), None).unwrap();
+        let (b, _) = g.prepare(&mut write(2).user_data(7), None).unwrap();
+        // No spare room: `complete_into` makes its own.
+        let mut done = Vec::new();
+        assert!(g.complete_into(&event_for(a, 1), &mut done));
+        assert!(!g.complete_into(&event_for(a, 1), &mut done), "only once");
+        assert!(g.complete_into(&event_for(b, -5), &mut done));
+        assert_eq!(done.len(), 2);
+        assert_eq!((done[1].token(), done[1].user_data()), (b, 7));
+        assert_eq!(done[1].raw_result(), -5);
+        assert_eq!(done.pop().unwrap().into_buf(), Some(vec![2]));
+        assert_eq!(done.pop().unwrap().into_buf(), Some(vec![1]));
         assert_eq!(g.in_flight(), 0);
     }
 

@@ -245,6 +245,7 @@ impl Kernel {
     }
 
     /// Requests accepted by the kernel and not yet delivered.
+    #[inline]
     fn outstanding(&self) -> usize {
         self.submitted.load(Ordering::Acquire).max(0) as usize
     }

@@ -127,9 +127,14 @@ impl<B: IoBuf> Context<B> {
         if events.is_empty() {
             return 0;
         }
-        let mut table = self.table.lock();
+        // Room first, so that each completion is built in place.
+        done.reserve(events.len());
         let before = done.len();
-        done.extend(events.iter().filter_map(|ev| table.complete(ev)));
+        let mut table = self.table.lock();
+        for event in events {
+            table.complete_into(event, done);
+        }
+        drop(table);
         let delivered = done.len() - before;
         self.kernel
             .submitted
@@ -171,9 +176,7 @@ impl<B: IoBuf> Sink for TableSink<'_, '_, B> {
         let mut table = None;
         ring.reap_each(max, |event| {
             let table = table.get_or_insert_with(|| self.ctx.table.lock());
-            if let Some(c) = table.complete(&event) {
-                done.push(c);
-            }
+            table.complete_into(&event, done);
         })?;
         drop(table);
         let delivered = done.len() - before;
@@ -222,7 +225,54 @@ impl Kernel {
                 Err(Corrupt) => self.drop_ring(reaper),
             }
         }
+        if timeout.is_none() && mask.is_none() {
+            return self.wait_for_ever(reaper, min, max, got, sink);
+        }
         self.wait_held(reaper, min, max, got, timeout, mask, sink)
+    }
+
+    /// [`wait_held`](Self::wait_held) without a timeout nor a mask, the common case:
+    /// no clock, and a signal only resumes the wait.
+    #[inline]
+    fn wait_for_ever(
+        &self,
+        reaper: &mut Reaper,
+        min: usize,
+        max: usize,
+        mut got: usize,
+        sink: &mut impl Sink,
+    ) -> Result<usize, Errno> {
+        loop {
+            // As in `wait_held`: only what is in flight.
+            let want_min = (min - got.min(min)).min(sink.outstanding());
+            if want_min == 0 && (min > 0 || reaper.ring.is_some()) {
+                return Ok(got);
+            }
+            let want_max = max - got;
+            let events = reaper.events[..want_max].as_mut_ptr();
+            // SAFETY: `events` has room for `want_max` events; a null timeout waits for
+            // ever; the reaper excludes user-space reaping.
+            let result = unsafe {
+                sys::io_getevents(
+                    self.id,
+                    want_min as isize,
+                    want_max as isize,
+                    events,
+                    std::ptr::null(),
+                )
+            };
+            match result {
+                Ok(n) => {
+                    got += sink.deliver(&reaper.events[..n]);
+                    if got >= min {
+                        return Ok(got);
+                    }
+                }
+                Err(Errno::INTR) => {}
+                Err(_) if got > 0 => return Ok(got),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The rest of [`reap_held`](Self::reap_held), once the ring had fewer than `min`:
