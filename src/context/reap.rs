@@ -123,6 +123,7 @@ impl<B: IoBuf> Context<B> {
     }
 
     /// Turns events into completions; returns how many it delivered.
+    #[inline]
     pub(super) fn deliver(&self, events: &[io_event], done: &mut Vec<Completion<B>>) -> usize {
         if events.is_empty() {
             return 0;
