@@ -9,7 +9,7 @@
 //!
 //! # Safety
 //!
-//! The per-slot memory lives outside the mutex so the kernel can read it while no lock is
+//! The per-slot memory lives outside the lock so the kernel can read it while no lock is
 //! held. The invariant that makes this sound: a slot's memory is written only by whoever
 //! took the slot off the free list under the lock, before it is submitted; after that it
 //! is only read (by the kernel in `io_submit` and, under the lock and for a live token,
@@ -27,7 +27,10 @@ use rawaio_abi::{io_event, iocb};
 use rustix::io::Errno;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+
+pub(crate) mod lock;
+
+use lock::{Lock, LockGuard};
 
 /// What the kernel reads from user memory for one slot. Aligned so that the `iocb`, which
 /// the kernel copies at submission and writes `aio_key` into, fills one cache line of its
@@ -59,7 +62,7 @@ struct State<B> {
 
 /// The slot table of a context.
 pub(crate) struct Table<B> {
-    state: Mutex<State<B>>,
+    state: Lock<State<B>>,
     mem: Box<[SlotMem]>,
     /// A number no other table in this process has: every token carries it.
     id: u64,
@@ -73,11 +76,11 @@ pub(crate) fn next_table_id() -> u64 {
     NEXT_TABLE_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-// SAFETY: the buffers (which are `Send`) move between threads only inside the mutex;
+// SAFETY: the buffers (which are `Send`) move between threads only inside the lock;
 // `SlotMem` holds plain data and addresses, used under the slot protocol in the module
 // docs.
 unsafe impl<B: Send> Send for Table<B> {}
-// SAFETY: shared access goes through the mutex, or touches a slot's memory under the
+// SAFETY: shared access goes through the lock, or touches a slot's memory under the
 // protocol in the module docs.
 unsafe impl<B: Send> Sync for Table<B> {}
 
@@ -99,7 +102,7 @@ impl<B> Table<B> {
         // Pop order: slot 0 first.
         let free = (0..capacity).rev().collect();
         Self {
-            state: Mutex::new(State { slots, free }),
+            state: Lock::new(State { slots, free }),
             mem,
             id: next_table_id(),
         }
@@ -108,7 +111,7 @@ impl<B> Table<B> {
     #[inline]
     pub(crate) fn lock(&self) -> Guard<'_, B> {
         Guard {
-            state: self.state.lock().unwrap_or_else(PoisonError::into_inner),
+            state: self.state.lock(),
             mem: &self.mem,
             id: self.id,
         }
@@ -117,7 +120,7 @@ impl<B> Table<B> {
     /// Never frees the buffers still in the table: for a context whose destruction
     /// failed, whose buffers the kernel might still use.
     pub(crate) fn leak_in_flight(&self) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock();
         for slot in state.slots.iter_mut() {
             if let Some(held) = slot.held.take() {
                 std::mem::forget(held);
@@ -128,7 +131,7 @@ impl<B> Table<B> {
 
 /// The table, locked.
 pub(crate) struct Guard<'a, B> {
-    state: MutexGuard<'a, State<B>>,
+    state: LockGuard<'a, State<B>>,
     mem: &'a [SlotMem],
     id: u64,
 }
