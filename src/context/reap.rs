@@ -127,8 +127,6 @@ impl<B: IoBuf> Context<B> {
         if events.is_empty() {
             return 0;
         }
-        // Room first, so that each completion is built in place.
-        done.reserve(events.len());
         let before = done.len();
         let mut table = self.table.lock();
         for event in events {
