@@ -241,11 +241,9 @@ impl Kernel {
         sink: &mut impl Sink,
     ) -> Result<usize, Errno> {
         loop {
-            // As in `wait_held`: only what is in flight.
-            let want_min = (min - got.min(min)).min(sink.outstanding());
-            if want_min == 0 && (min > 0 || reaper.ring.is_some()) {
+            let Some(want_min) = wait_min(min, got, sink, reaper) else {
                 return Ok(got);
-            }
+            };
             let want_max = max - got;
             let events = reaper.events[..want_max].as_mut_ptr();
             // SAFETY: `events` has room for `want_max` events; a null timeout waits for
@@ -289,12 +287,9 @@ impl Kernel {
     ) -> Result<usize, Errno> {
         let mut deadline = None;
         loop {
-            // Wait only for what is in flight: requests delivered to another reaper, or
-            // never submitted, will not come.
-            let want_min = (min - got.min(min)).min(sink.outstanding());
-            if want_min == 0 && (min > 0 || reaper.ring.is_some()) {
+            let Some(want_min) = wait_min(min, got, sink, reaper) else {
                 return Ok(got);
-            }
+            };
             let deadline = *deadline.get_or_insert_with(|| Deadline::after(timeout));
             let remaining = deadline.remaining();
             let want_max = max - got;
@@ -352,6 +347,16 @@ impl Kernel {
             }
         }
     }
+}
+
+/// The `min_nr` for a wait that wants `min` events and has `got`: only what is in flight
+/// (requests delivered to another reaper, or never submitted, will not come). `None` when
+/// there is nothing to wait for; with `min == 0` and no ring, `Some(0)`: the one
+/// `io_getevents` call that takes what is ready.
+#[inline]
+fn wait_min(min: usize, got: usize, sink: &impl Sink, reaper: &Reaper) -> Option<usize> {
+    let want_min = (min - got.min(min)).min(sink.outstanding());
+    (want_min > 0 || (min == 0 && reaper.ring.is_none())).then_some(want_min)
 }
 
 fn old_timespec(d: Duration) -> __kernel_old_timespec {
