@@ -88,10 +88,12 @@ impl<T> Lock<T> {
     /// Takes the lock if no other thread holds it.
     #[inline]
     pub(crate) fn try_lock(&self) -> Option<LockGuard<'_, T>> {
+        // Not `then_some`: a guard made and dropped on failure would unlock the holder's
+        // lock.
         self.state
             .compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed)
             .is_ok()
-            .then_some(LockGuard {
+            .then(|| LockGuard {
                 lock: self,
                 _data: PhantomData,
             })
@@ -188,6 +190,7 @@ mod tests {
             let mut g = lock.lock();
             *g += 1;
             assert!(lock.try_lock().is_none(), "held");
+            assert!(lock.try_lock().is_none(), "still held after a failed try");
         }
         assert_eq!(*lock.try_lock().expect("free again"), 1);
         let mut lock = lock;
