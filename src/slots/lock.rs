@@ -60,6 +60,7 @@ pub(crate) struct Lock<T> {
 unsafe impl<T: Send> Sync for Lock<T> {}
 
 impl<T> Lock<T> {
+    /// An unlocked lock around `data`.
     pub(crate) fn new(data: T) -> Self {
         Self {
             state: AtomicU32::new(UNLOCKED),
