@@ -9,7 +9,7 @@
 //!
 //! # Safety
 //!
-//! The per-slot memory lives outside the mutex so the kernel can read it while no lock is
+//! The per-slot memory lives outside the lock so the kernel can read it while no lock is
 //! held. The invariant that makes this sound: a slot's memory is written only by whoever
 //! took the slot off the free list under the lock, before it is submitted; after that it
 //! is only read (by the kernel in `io_submit` and, under the lock and for a live token,
@@ -27,7 +27,10 @@ use rawaio_abi::{io_event, iocb};
 use rustix::io::Errno;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+
+pub(crate) mod lock;
+
+use lock::{Lock, LockGuard};
 
 /// What the kernel reads from user memory for one slot. Aligned so that the `iocb`, which
 /// the kernel copies at submission and writes `aio_key` into, fills one cache line of its
@@ -59,7 +62,7 @@ struct State<B> {
 
 /// The slot table of a context.
 pub(crate) struct Table<B> {
-    state: Mutex<State<B>>,
+    state: Lock<State<B>>,
     mem: Box<[SlotMem]>,
     /// A number no other table in this process has: every token carries it.
     id: u64,
@@ -73,11 +76,11 @@ pub(crate) fn next_table_id() -> u64 {
     NEXT_TABLE_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-// SAFETY: the buffers (which are `Send`) move between threads only inside the mutex;
+// SAFETY: the buffers (which are `Send`) move between threads only inside the lock;
 // `SlotMem` holds plain data and addresses, used under the slot protocol in the module
 // docs.
 unsafe impl<B: Send> Send for Table<B> {}
-// SAFETY: shared access goes through the mutex, or touches a slot's memory under the
+// SAFETY: shared access goes through the lock, or touches a slot's memory under the
 // protocol in the module docs.
 unsafe impl<B: Send> Sync for Table<B> {}
 
@@ -99,7 +102,7 @@ impl<B> Table<B> {
         // Pop order: slot 0 first.
         let free = (0..capacity).rev().collect();
         Self {
-            state: Mutex::new(State { slots, free }),
+            state: Lock::new(State { slots, free }),
             mem,
             id: next_table_id(),
         }
@@ -108,7 +111,7 @@ impl<B> Table<B> {
     #[inline]
     pub(crate) fn lock(&self) -> Guard<'_, B> {
         Guard {
-            state: self.state.lock().unwrap_or_else(PoisonError::into_inner),
+            state: self.state.lock(),
             mem: &self.mem,
             id: self.id,
         }
@@ -117,7 +120,7 @@ impl<B> Table<B> {
     /// Never frees the buffers still in the table: for a context whose destruction
     /// failed, whose buffers the kernel might still use.
     pub(crate) fn leak_in_flight(&self) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock();
         for slot in state.slots.iter_mut() {
             if let Some(held) = slot.held.take() {
                 std::mem::forget(held);
@@ -128,7 +131,7 @@ impl<B> Table<B> {
 
 /// The table, locked.
 pub(crate) struct Guard<'a, B> {
-    state: MutexGuard<'a, State<B>>,
+    state: LockGuard<'a, State<B>>,
     mem: &'a [SlotMem],
     id: u64,
 }
@@ -165,12 +168,16 @@ impl<B: IoBuf> Guard<'_, B> {
         let cb = encode(op, &checked, token.to_data(), resfd, iovecs);
         // SAFETY: as above: the slot is ours alone until submitted.
         unsafe { *mem.iocb.get() = cb };
-        slot.held = Some(Held {
+        let vacant = slot.held.replace(Held {
             bufs: std::mem::replace(&mut op.bufs, Bufs::None),
             user_data: op.user_data,
             opcode: op.opcode,
             requested: checked.len,
         });
+        // A slot off the free list holds nothing: there is nothing to drop (which would
+        // cost a jump through the drop glue).
+        debug_assert!(vacant.is_none());
+        std::mem::forget(vacant);
         Ok((token, mem.iocb.get()))
     }
 
@@ -216,11 +223,39 @@ impl<B: IoBuf> Guard<'_, B> {
 
     /// Turns an event into a completion, freeing its slot; `None` for an event whose token
     /// is not live (which would mean a request submitted behind rawaio's back).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn complete(&mut self, event: &io_event) -> Option<Completion<B>> {
+        let mut done = Vec::with_capacity(1);
+        self.complete_into(event, &mut done);
+        done.pop()
+    }
+
+    /// Turns an event into a completion pushed onto `done`, freeing its slot; whether
+    /// there was one (none for an event whose token is not live, which would mean a
+    /// request submitted behind rawaio's back).
+    // Always, and the completion is written where it will stay: the reaping paths'
+    // hottest step (a `push` of a finished value copied the 88 bytes twice).
+    #[inline(always)]
+    pub(crate) fn complete_into(
+        &mut self,
+        event: &io_event,
+        done: &mut Vec<Completion<B>>,
+    ) -> bool {
         let token = Token::from_data(event.data, self.id);
-        let held = self.release(token)?;
-        Some(Completion {
+        let Some(slot) = live_slot(&mut self.state.slots, token) else {
+            return false;
+        };
+        // Room first, so that nothing can fail (nor call out) between taking the request
+        // and storing its completion.
+        done.reserve(1);
+        let len = done.len();
+        let Some(room) = done.spare_capacity_mut().first_mut() else {
+            unreachable!("room was reserved");
+        };
+        let Some(held) = slot.held.take() else {
+            unreachable!("a live slot holds its request");
+        };
+        room.write(Completion {
             token,
             user_data: held.user_data,
             opcode: held.opcode,
@@ -228,7 +263,12 @@ impl<B: IoBuf> Guard<'_, B> {
             res: event.res,
             res2: event.res2,
             bufs: held.bufs,
-        })
+        });
+        // SAFETY: the element at `len`, inside the capacity, was just written.
+        unsafe { done.set_len(len + 1) };
+        slot.generation = slot.generation.wrapping_add(1);
+        self.state.free.push(token.index);
+        true
     }
 
     /// The tokens of the `POLL` requests in flight, onto `out`.
@@ -260,7 +300,7 @@ impl<B: IoBuf> Guard<'_, B> {
             return None;
         }
         let slot = self.state.slots.get(token.index as usize)?;
-        (slot.generation == token.generation && slot.held.is_some())
+        slot.is_live(token)
             .then(|| self.mem[token.index as usize].iocb.get())
     }
 
@@ -269,15 +309,28 @@ impl<B: IoBuf> Guard<'_, B> {
         if !self.owns(token) {
             return None;
         }
-        let slot = self.state.slots.get_mut(token.index as usize)?;
-        if slot.generation != token.generation {
-            return None;
-        }
-        let held = slot.held.take()?;
+        let slot = live_slot(&mut self.state.slots, token)?;
+        let held = slot.held.take();
         slot.generation = slot.generation.wrapping_add(1);
         self.state.free.push(token.index);
-        Some(held)
+        held
     }
+}
+
+impl<B> Slot<B> {
+    /// Whether `token` (of this slot's table, at its index) is live: its generation is
+    /// the slot's, and the slot holds a request.
+    #[inline(always)]
+    fn is_live(&self, token: Token) -> bool {
+        self.generation == token.generation && self.held.is_some()
+    }
+}
+
+/// The slot of `token` (of this table) if the token is live.
+#[inline(always)]
+fn live_slot<B>(slots: &mut [Slot<B>], token: Token) -> Option<&mut Slot<B>> {
+    let slot = slots.get_mut(token.index as usize)?;
+    slot.is_live(token).then_some(slot)
 }
 
 #[cfg(test)]
@@ -380,6 +433,25 @@ mod tests {
             vec![vec![3]],
             "unprepare gives the buffer back"
         );
+        assert_eq!(g.in_flight(), 0);
+    }
+
+    #[test]
+    fn completions_are_appended_and_stale_events_add_nothing() {
+        let table = Table::<Vec<u8>>::new(2);
+        let mut g = table.lock();
+        let (a, _) = g.prepare(&mut write(1), None).unwrap();
+        let (b, _) = g.prepare(&mut write(2).user_data(7), None).unwrap();
+        // No spare room: `complete_into` makes its own.
+        let mut done = Vec::new();
+        assert!(g.complete_into(&event_for(a, 1), &mut done));
+        assert!(!g.complete_into(&event_for(a, 1), &mut done), "only once");
+        assert!(g.complete_into(&event_for(b, -5), &mut done));
+        assert_eq!(done.len(), 2);
+        assert_eq!((done[1].token(), done[1].user_data()), (b, 7));
+        assert_eq!(done[1].raw_result(), -5);
+        assert_eq!(done.pop().unwrap().into_buf(), Some(vec![2]));
+        assert_eq!(done.pop().unwrap().into_buf(), Some(vec![1]));
         assert_eq!(g.in_flight(), 0);
     }
 

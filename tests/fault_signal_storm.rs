@@ -8,7 +8,8 @@
 //! at once: a reap waits only for requests in flight). Expected outcome: the reaper gets
 //! every one of the N completions exactly once, with its token, and returns only then;
 //! thousands of signals were delivered meanwhile. Both reaping paths: the ring in user
-//! space and `io_getevents` alone.
+//! space and `io_getevents` alone, each with a timeout and without one (a wait without
+//! a timeout takes a loop of its own).
 
 mod support;
 
@@ -41,7 +42,8 @@ fn install_handler() {
     });
 }
 
-fn storm(user_space_reaping: bool) {
+/// A storm at a reap waiting up to `timeout` (`None`: for ever, the path without a clock).
+fn storm(user_space_reaping: bool, timeout: Option<Duration>) {
     // One storm at a time, so each counts its own signals.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -82,7 +84,7 @@ fn storm(user_space_reaping: bool) {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
             let mut done = Vec::new();
-            let got = ctx.reap(n, n, Some(Duration::from_secs(30)), &mut done);
+            let got = ctx.reap(n, n, timeout, &mut done);
             stop.store(true, Ordering::SeqCst);
             (got, done)
         })
@@ -122,8 +124,8 @@ fn storm(user_space_reaping: bool) {
     let (got, done) = reaper.join().unwrap();
     let delivered = SIGNALS.load(Ordering::Relaxed) - before;
     eprintln!(
-        "user-space reaping {user_space_reaping}: {sent} signals sent, {delivered} handled, \
-         {n} completions reaped in {:?}",
+        "user-space reaping {user_space_reaping}, timeout {timeout:?}: {sent} signals sent, \
+         {delivered} handled, {n} completions reaped in {:?}",
         start.elapsed()
     );
     assert_eq!(got, Ok(n), "reap returned early: {} of {n}", done.len());
@@ -145,10 +147,20 @@ fn storm(user_space_reaping: bool) {
 
 #[test]
 fn signal_storm_during_a_blocking_reap_from_the_ring() {
-    storm(true);
+    storm(true, Some(Duration::from_secs(30)));
 }
 
 #[test]
 fn signal_storm_during_a_blocking_io_getevents() {
-    storm(false);
+    storm(false, Some(Duration::from_secs(30)));
+}
+
+#[test]
+fn signal_storm_during_a_reap_without_timeout_from_the_ring() {
+    storm(true, None);
+}
+
+#[test]
+fn signal_storm_during_an_io_getevents_without_timeout() {
+    storm(false, None);
 }

@@ -87,7 +87,7 @@ use std::time::Duration;
 /// ```
 pub struct FixedContext<'fd, B: IoBuf = AlignedBuf> {
     kernel: Kernel,
-    /// The ring's consumer, out of the kernel side's mutex: `&mut self` is the lock.
+    /// The ring's consumer, out of the kernel side's lock: `&mut self` is the lock.
     reaper: Reaper,
     table: FixedTable<'fd, B>,
     /// Slots submitted whose completions have not been delivered.
@@ -113,10 +113,7 @@ impl<'fd, B: IoBuf + 'static> FixedContext<'fd, B> {
     pub fn with_options(nr_events: u32, options: Options) -> Result<Self, Error> {
         let mut kernel = Kernel::setup(nr_events, options)?;
         let reaper = std::mem::replace(
-            kernel
-                .reaper
-                .get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            kernel.reaper.get_mut(),
             Reaper {
                 ring: None,
                 events: Box::new([]),

@@ -39,6 +39,7 @@ use crate::fork::ForkGuard;
 use crate::request::buf::IoBuf;
 use crate::ring::{Peek, Ring};
 use crate::slots::Table;
+use crate::slots::lock::{Lock, LockGuard};
 use crate::sys;
 use rawaio_abi::{aio_context_t, aio_ring, io_event};
 use rustix::io::Errno;
@@ -46,7 +47,6 @@ use std::fmt;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 
 /// An AIO context: a kernel completion queue plus the requests in flight on it and the
 /// buffers they own.
@@ -89,7 +89,7 @@ struct Kernel {
     id: aio_context_t,
     requested: u32,
     ring_nr: u32,
-    reaper: Mutex<Reaper>,
+    reaper: Lock<Reaper>,
     fork: Option<ForkGuard>,
     eventfd: Option<EventFd>,
     /// Whether `reaper.ring` is set, readable without the reaper lock.
@@ -139,7 +139,7 @@ impl Kernel {
             id: 0,
             requested: 0,
             ring_nr: 0,
-            reaper: Mutex::new(Reaper {
+            reaper: Lock::new(Reaper {
                 ring: None,
                 events: Box::new([]),
             }),
@@ -184,7 +184,7 @@ impl Kernel {
             id,
             requested: nr_events,
             ring_nr,
-            reaper: Mutex::new(Reaper {
+            reaper: Lock::new(Reaper {
                 ring,
                 events: vec![io_event::default(); ring_nr as usize].into_boxed_slice(),
             }),
@@ -229,10 +229,7 @@ impl Kernel {
             return Ok(());
         }
         // The ring is unmapped by io_destroy: forget it first.
-        self.reaper
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .ring = None;
+        self.reaper.get_mut().ring = None;
         if let Some(reaper) = reaper {
             reaper.ring = None;
         }
@@ -245,6 +242,7 @@ impl Kernel {
     }
 
     /// Requests accepted by the kernel and not yet delivered.
+    #[inline]
     fn outstanding(&self) -> usize {
         self.submitted.load(Ordering::Acquire).max(0) as usize
     }
@@ -346,11 +344,8 @@ impl<B: IoBuf> Context<B> {
         self.kernel.resfd()
     }
 
-    fn lock_reaper(&self) -> std::sync::MutexGuard<'_, Reaper> {
-        self.kernel
-            .reaper
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock_reaper(&self) -> LockGuard<'_, Reaper> {
+        self.kernel.reaper.lock()
     }
 
     /// Destroys the context now, waiting for every request in flight, and drops their

@@ -110,9 +110,8 @@ impl<B: IoBuf> Context<B> {
             // Never wait, not even for the lock: a thread holding it will deliver what is
             // ready.
             match self.kernel.reaper.try_lock() {
-                Ok(guard) => guard,
-                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => return Ok(0),
+                Some(guard) => guard,
+                None => return Ok(0),
             }
         } else {
             self.lock_reaper()
@@ -123,13 +122,17 @@ impl<B: IoBuf> Context<B> {
     }
 
     /// Turns events into completions; returns how many it delivered.
+    #[inline]
     pub(super) fn deliver(&self, events: &[io_event], done: &mut Vec<Completion<B>>) -> usize {
         if events.is_empty() {
             return 0;
         }
-        let mut table = self.table.lock();
         let before = done.len();
-        done.extend(events.iter().filter_map(|ev| table.complete(ev)));
+        let mut table = self.table.lock();
+        for event in events {
+            table.complete_into(event, done);
+        }
+        drop(table);
         let delivered = done.len() - before;
         self.kernel
             .submitted
@@ -171,9 +174,7 @@ impl<B: IoBuf> Sink for TableSink<'_, '_, B> {
         let mut table = None;
         ring.reap_each(max, |event| {
             let table = table.get_or_insert_with(|| self.ctx.table.lock());
-            if let Some(c) = table.complete(&event) {
-                done.push(c);
-            }
+            table.complete_into(&event, done);
         })?;
         drop(table);
         let delivered = done.len() - before;
@@ -222,7 +223,52 @@ impl Kernel {
                 Err(Corrupt) => self.drop_ring(reaper),
             }
         }
+        if timeout.is_none() && mask.is_none() {
+            return self.wait_for_ever(reaper, min, max, got, sink);
+        }
         self.wait_held(reaper, min, max, got, timeout, mask, sink)
+    }
+
+    /// [`wait_held`](Self::wait_held) without a timeout nor a mask, the common case:
+    /// no clock, and a signal only resumes the wait.
+    #[inline]
+    fn wait_for_ever(
+        &self,
+        reaper: &mut Reaper,
+        min: usize,
+        max: usize,
+        mut got: usize,
+        sink: &mut impl Sink,
+    ) -> Result<usize, Errno> {
+        loop {
+            let Some(want_min) = wait_min(min, got, sink, reaper) else {
+                return Ok(got);
+            };
+            let want_max = max - got;
+            let events = reaper.events[..want_max].as_mut_ptr();
+            // SAFETY: `events` has room for `want_max` events; a null timeout waits for
+            // ever; the reaper excludes user-space reaping.
+            let result = unsafe {
+                sys::io_getevents(
+                    self.id,
+                    want_min as isize,
+                    want_max as isize,
+                    events,
+                    std::ptr::null(),
+                )
+            };
+            match result {
+                Ok(n) => {
+                    got += sink.deliver(&reaper.events[..n]);
+                    if got >= min {
+                        return Ok(got);
+                    }
+                }
+                Err(Errno::INTR) => {}
+                Err(_) if got > 0 => return Ok(got),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The rest of [`reap_held`](Self::reap_held), once the ring had fewer than `min`:
@@ -241,12 +287,9 @@ impl Kernel {
     ) -> Result<usize, Errno> {
         let mut deadline = None;
         loop {
-            // Wait only for what is in flight: requests delivered to another reaper, or
-            // never submitted, will not come.
-            let want_min = (min - got.min(min)).min(sink.outstanding());
-            if want_min == 0 && (min > 0 || reaper.ring.is_some()) {
+            let Some(want_min) = wait_min(min, got, sink, reaper) else {
                 return Ok(got);
-            }
+            };
             let deadline = *deadline.get_or_insert_with(|| Deadline::after(timeout));
             let remaining = deadline.remaining();
             let want_max = max - got;
@@ -304,6 +347,16 @@ impl Kernel {
             }
         }
     }
+}
+
+/// The `min_nr` for a wait that wants `min` events and has `got`: only what is in flight
+/// (requests delivered to another reaper, or never submitted, will not come). `None` when
+/// there is nothing to wait for; with `min == 0` and no ring, `Some(0)`: the one
+/// `io_getevents` call that takes what is ready.
+#[inline]
+fn wait_min(min: usize, got: usize, sink: &impl Sink, reaper: &Reaper) -> Option<usize> {
+    let want_min = (min - got.min(min)).min(sink.outstanding());
+    (want_min > 0 || (min == 0 && reaper.ring.is_none())).then_some(want_min)
 }
 
 fn old_timespec(d: Duration) -> __kernel_old_timespec {

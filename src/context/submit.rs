@@ -133,7 +133,15 @@ impl<B: IoBuf> Context<B> {
     #[inline]
     pub fn submit<'fd>(&self, mut op: Op<'fd, B>) -> Result<Token, Rejected<'fd, B>> {
         match self.submit_in_place(&mut op) {
-            Ok(token) => Ok(token),
+            Ok(token) => {
+                if op.is_spent() {
+                    // Nothing to drop (see `is_spent`).
+                    std::mem::forget(op);
+                } else {
+                    drop(op);
+                }
+                Ok(token)
+            }
             Err(error) => Err(Rejected { error, op }),
         }
     }

@@ -42,6 +42,7 @@ impl Target<'_> {
     }
 
     /// Whether the target owns or shares the descriptor (rather than borrowing it).
+    #[inline]
     pub fn is_held(&self) -> bool {
         !matches!(self.repr, Repr::Borrowed(_))
     }
