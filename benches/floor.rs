@@ -394,7 +394,10 @@ impl<'f, R: Reactor> AsyncLoop<'f, R> {
     fn poll_woken(&mut self, bs: usize) -> Result<usize, String> {
         let mut n = 0;
         for slot in 0..self.futures.len() {
-            if !self.woken.flags[slot].swap(false, Ordering::Acquire) {
+            // A load first: most slots were not woken, and a swap is a locked
+            // instruction (as an executor's ready queue would not touch them at all).
+            let flag = &self.woken.flags[slot];
+            if !flag.load(Ordering::Relaxed) || !flag.swap(false, Ordering::Acquire) {
                 continue;
             }
             let Some(future) = self.futures[slot].as_mut() else {
