@@ -223,11 +223,26 @@ impl<B: IoBuf> Guard<'_, B> {
 
     /// Turns an event into a completion, freeing its slot; `None` for an event whose token
     /// is not live (which would mean a request submitted behind rawaio's back).
-    #[cfg(test)]
+    // Always: the reaping path that hands each completion on (`Context::reap_ready_each`)
+    // builds it where its receiver stores it.
+    #[inline(always)]
     pub(crate) fn complete(&mut self, event: &io_event) -> Option<Completion<B>> {
-        let mut done = Vec::with_capacity(1);
-        self.complete_into(event, &mut done);
-        done.pop()
+        let token = Token::from_data(event.data, self.id);
+        let slot = live_slot(&mut self.state.slots, token)?;
+        let Some(held) = slot.held.take() else {
+            unreachable!("a live slot holds its request");
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        self.state.free.push(token.index);
+        Some(Completion {
+            token,
+            user_data: held.user_data,
+            opcode: held.opcode,
+            requested: held.requested,
+            res: event.res,
+            res2: event.res2,
+            bufs: held.bufs,
+        })
     }
 
     /// Turns an event into a completion pushed onto `done`, freeing its slot; whether
