@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::request::buf::IoBuf;
 use crate::request::check::check;
 use crate::request::completion::{Completion, Token};
-use crate::request::encode::{Iovec, encode};
+use crate::request::encode::{Iovec, encode_into};
 use crate::request::op::{Bufs, Op};
 use rawaio_abi::{io_event, iocb};
 use rustix::io::Errno;
@@ -165,9 +165,9 @@ impl<B: IoBuf> Guard<'_, B> {
         // SAFETY: the slot came off the free list under the lock, so this is the only
         // access to its memory until it is submitted.
         let iovecs = unsafe { &mut *mem.iovecs.get() };
-        let cb = encode(op, &checked, token.to_data(), resfd, iovecs);
         // SAFETY: as above: the slot is ours alone until submitted.
-        unsafe { *mem.iocb.get() = cb };
+        let cb = unsafe { &mut *mem.iocb.get() };
+        encode_into(op, &checked, token.to_data(), resfd, iovecs, cb);
         let vacant = slot.held.replace(Held {
             bufs: std::mem::replace(&mut op.bufs, Bufs::None),
             user_data: op.user_data,
