@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::request::buf::IoBuf;
 use crate::request::check::check;
 use crate::request::completion::{Completion, Token};
-use crate::request::encode::{Iovec, encode};
+use crate::request::encode::{Iovec, encode_into};
 use crate::request::op::{Bufs, Op};
 use rawaio_abi::{io_event, iocb};
 use rustix::io::Errno;
@@ -165,9 +165,9 @@ impl<B: IoBuf> Guard<'_, B> {
         // SAFETY: the slot came off the free list under the lock, so this is the only
         // access to its memory until it is submitted.
         let iovecs = unsafe { &mut *mem.iovecs.get() };
-        let cb = encode(op, &checked, token.to_data(), resfd, iovecs);
         // SAFETY: as above: the slot is ours alone until submitted.
-        unsafe { *mem.iocb.get() = cb };
+        let cb = unsafe { &mut *mem.iocb.get() };
+        encode_into(op, &checked, token.to_data(), resfd, iovecs, cb);
         let vacant = slot.held.replace(Held {
             bufs: std::mem::replace(&mut op.bufs, Bufs::None),
             user_data: op.user_data,
@@ -223,11 +223,26 @@ impl<B: IoBuf> Guard<'_, B> {
 
     /// Turns an event into a completion, freeing its slot; `None` for an event whose token
     /// is not live (which would mean a request submitted behind rawaio's back).
-    #[cfg(test)]
+    // Always: the reaping path that hands each completion on (`Context::reap_ready_each`)
+    // builds it where its receiver stores it.
+    #[inline(always)]
     pub(crate) fn complete(&mut self, event: &io_event) -> Option<Completion<B>> {
-        let mut done = Vec::with_capacity(1);
-        self.complete_into(event, &mut done);
-        done.pop()
+        let token = Token::from_data(event.data, self.id);
+        let slot = live_slot(&mut self.state.slots, token)?;
+        let Some(held) = slot.held.take() else {
+            unreachable!("a live slot holds its request");
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        self.state.free.push(token.index);
+        Some(Completion {
+            token,
+            user_data: held.user_data,
+            opcode: held.opcode,
+            requested: held.requested,
+            res: event.res,
+            res2: event.res2,
+            bufs: held.bufs,
+        })
     }
 
     /// Turns an event into a completion pushed onto `done`, freeing its slot; whether

@@ -65,23 +65,14 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         me: Option<Token>,
         after: &mut After<B>,
     ) -> Result<usize, Errno> {
-        let mut reaped = std::mem::take(&mut st.reaped);
-        let result = self.ctx.reap_ready(&mut reaped);
-        let count = reaped.len();
-        // In ring order (one completion, the usual case at low depth, without a drain).
-        if count == 1 {
-            if let Some(completion) = reaped.pop() {
-                st.deliver(completion, me, &self.shared.counts, after);
-            }
-        } else {
-            for completion in reaped.drain(..) {
-                st.deliver(completion, me, &self.shared.counts, after);
-            }
-        }
-        st.flush_freed(&self.shared.counts, after);
-        // What is replaced is the empty vector `take` left: nothing to drop.
-        std::mem::forget(std::mem::replace(&mut st.reaped, reaped));
-        result.map(|_| count)
+        let counts = &self.shared.counts;
+        // Each completion straight from the ring to its entry, in ring order.
+        let result = self
+            .ctx
+            .reap_ready_each(|completion| st.deliver(completion, me, counts, after));
+        st.flush_freed(counts, after);
+        debug_assert!(st.reaped.is_empty(), "the reap vector is not used");
+        result
     }
 
     /// Reaps the ring and delivers everything under the waiters' lock, leaving `waker`

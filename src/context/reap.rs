@@ -121,6 +121,31 @@ impl<B: IoBuf> Context<B> {
             .reap_held(&mut reaper, min, max, timeout, mask, &mut sink)
     }
 
+    /// [`reap_ready`](Self::reap_ready), handing each completion to `f`, in ring order,
+    /// instead of pushing it onto a vector: for the async layer, which stores each one
+    /// where its future looks for it. `f` runs with the slot table locked: it must not
+    /// call into the context. Returns how many completions `f` received.
+    #[inline]
+    pub(crate) fn reap_ready_each(&self, f: impl FnMut(Completion<B>)) -> Result<usize, Errno> {
+        if self
+            .kernel
+            .user_space_peek()
+            .is_some_and(|p| p.ready() == Ok(0))
+        {
+            // Nothing ready: no lock, no system call (as `reap_inner`).
+            return Ok(0);
+        }
+        // Never wait, not even for the lock: a thread holding it will deliver what is
+        // ready.
+        let Some(mut reaper) = self.kernel.reaper.try_lock() else {
+            return Ok(0);
+        };
+        let mut sink = EachSink { ctx: self, f };
+        let max = self.kernel.ring_nr as usize;
+        self.kernel
+            .reap_held(&mut reaper, 0, max, None, None, &mut sink)
+    }
+
     /// Turns events into completions; returns how many it delivered.
     #[inline]
     pub(super) fn deliver(&self, events: &[io_event], done: &mut Vec<Completion<B>>) -> usize {
@@ -185,6 +210,79 @@ impl<B: IoBuf> Sink for TableSink<'_, '_, B> {
                 .fetch_sub(delivered as isize, Ordering::Release);
         }
         Ok(delivered)
+    }
+
+    #[inline]
+    fn outstanding(&self) -> usize {
+        self.ctx.kernel.outstanding()
+    }
+}
+
+/// The sink of [`Context::reap_ready_each`]: each completion to a closure.
+struct EachSink<'c, B: IoBuf, F> {
+    ctx: &'c Context<B>,
+    f: F,
+}
+
+/// Counts the completions handed out, and takes them off the requests in flight when
+/// dropped: at the end, or while unwinding from a closure that panicked (the ones it
+/// received are delivered, and a wait must not expect them).
+struct Handed<'k> {
+    kernel: &'k Kernel,
+    count: usize,
+}
+
+impl Drop for Handed<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.count > 0 {
+            self.kernel
+                .submitted
+                .fetch_sub(self.count as isize, Ordering::Release);
+        }
+    }
+}
+
+impl<B: IoBuf, F: FnMut(Completion<B>)> Sink for EachSink<'_, B, F> {
+    #[inline]
+    fn deliver(&mut self, events: &[io_event]) -> usize {
+        if events.is_empty() {
+            return 0;
+        }
+        // Before the table: dropped after it.
+        let mut handed = Handed {
+            kernel: &self.ctx.kernel,
+            count: 0,
+        };
+        let mut table = self.ctx.table.lock();
+        for event in events {
+            if let Some(completion) = table.complete(event) {
+                handed.count += 1;
+                (self.f)(completion);
+            }
+        }
+        drop(table);
+        handed.count
+    }
+
+    #[inline]
+    fn deliver_ring(&mut self, ring: &mut Ring, max: usize) -> Result<usize, Corrupt> {
+        let mut handed = Handed {
+            kernel: &self.ctx.kernel,
+            count: 0,
+        };
+        // Locked at the first event: an empty ring costs no lock.
+        let mut table = None;
+        let f = &mut self.f;
+        ring.reap_each(max, |event| {
+            let table = table.get_or_insert_with(|| self.ctx.table.lock());
+            if let Some(completion) = table.complete(&event) {
+                handed.count += 1;
+                f(completion);
+            }
+        })?;
+        drop(table);
+        Ok(handed.count)
     }
 
     #[inline]
@@ -370,5 +468,49 @@ fn kernel_timespec(d: Duration) -> __kernel_timespec {
     __kernel_timespec {
         tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: d.subsec_nanos().into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Op;
+    use std::collections::VecDeque;
+
+    /// `reap_ready_each` hands out the completions in ring order; a closure that panics
+    /// keeps the one it received, and the rest stay for the next reap, with the count of
+    /// requests in flight right (a wait does not expect the one handed out).
+    #[test]
+    fn each_completion_once_even_through_a_panic() {
+        let ctx = Context::<Vec<u8>>::new(4).unwrap();
+        let zero = std::fs::File::open("/dev/zero").unwrap();
+        let mut ops: VecDeque<_> = (0..3)
+            .map(|i| Op::read(&zero, vec![1u8; 8], 0).user_data(i))
+            .collect();
+        let mut tokens = Vec::new();
+        assert_eq!(ctx.submit_batch(&mut ops, &mut tokens).accepted, 3);
+        // Buffered reads of /dev/zero complete inside io_submit.
+        assert_eq!(ctx.ready(), 3);
+        let mut seen = Vec::new();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ctx.reap_ready_each(|c| {
+                seen.push(c.user_data());
+                panic!("the receiver fails");
+            })
+        }));
+        assert!(caught.is_err());
+        assert_eq!((seen.as_slice(), ctx.kernel.outstanding()), (&[0][..], 2));
+        assert_eq!(ctx.reap_ready_each(|c| seen.push(c.user_data())), Ok(2));
+        assert_eq!(
+            (seen.as_slice(), ctx.kernel.outstanding()),
+            (&[0, 1, 2][..], 0)
+        );
+        let mut done = Vec::new();
+        assert_eq!(
+            ctx.reap(1, 4, None, &mut done),
+            Ok(0),
+            "nothing left to wait for"
+        );
+        assert_eq!(ctx.reap_ready_each(|_| unreachable!()), Ok(0));
     }
 }
