@@ -111,8 +111,6 @@ pub(super) struct State<B> {
     pub(super) armed: bool,
     /// How many times the reactor has woken the context's waker.
     pub(super) fired: u64,
-    /// Room for what one reap brings.
-    pub(super) reaped: Vec<Completion<B>>,
     /// The lists of the last reap's [`After`], emptied, kept for the next reap so that
     /// waking the futures a reap delivered to allocates nothing in the steady state.
     pub(super) spare: After<B>,
@@ -195,7 +193,6 @@ impl<B> State<B> {
             room: Vec::new(),
             armed: false,
             fired: 0,
-            reaped: Vec::with_capacity(slots),
             // A reap delivers at most a ring's worth: lists of that size never grow.
             spare: After::with_capacity(slots),
         }
