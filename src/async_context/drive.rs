@@ -5,9 +5,9 @@ use super::waiters::{After, State};
 use crate::reactor::Reactor;
 use crate::request::buf::IoBuf;
 use crate::request::completion::{Completion, Token};
+use crate::slots::lock::LockGuard;
 use rustix::io::Errno;
 use std::io;
-use std::sync::MutexGuard;
 use std::task::{self, Poll, Waker};
 
 /// How many times in a row a future polled for its task reaps and finds the eventfd
@@ -136,7 +136,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     /// The end of a reap: releases the lock, does what the deliveries left in `after`,
     /// and keeps its lists for the next reap.
     #[inline]
-    fn end_reap(&self, mut st: MutexGuard<'_, State<B>>, after: After<B>) {
+    fn end_reap(&self, mut st: LockGuard<'_, State<B>>, after: After<B>) {
         if after.wake.is_empty() && after.work.is_empty() {
             // Nothing to do outside the lock: the lists go back now, without locking
             // again.
@@ -151,7 +151,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
 
     /// [`end_reap`](Self::end_reap) when there are tasks to wake or work to do.
     #[inline(never)]
-    fn end_reap_with_work(&self, st: MutexGuard<'_, State<B>>, mut after: After<B>) {
+    fn end_reap_with_work(&self, st: LockGuard<'_, State<B>>, mut after: After<B>) {
         drop(st);
         self.run_after_keep(&mut after);
         if after.has_room() {
@@ -169,7 +169,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     #[inline]
     pub(super) fn poll_missing(
         &self,
-        mut st: MutexGuard<'_, State<B>>,
+        mut st: LockGuard<'_, State<B>>,
         token: Token,
         waker: &Waker,
     ) -> io::Result<Option<Completion<B>>> {

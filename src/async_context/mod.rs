@@ -244,7 +244,7 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
         let reactor = register(dup)?;
         let slots = ctx.ring_size() as usize;
         let shared = Arc::new(Waiters {
-            state: Mutex::new(State::new(slots)),
+            state: crate::slots::lock::Lock::new(State::new(slots)),
             counts: Counts {
                 outstanding: AtomicUsize::new(0),
                 capacity: nr_events as usize,

@@ -15,9 +15,10 @@ use super::job::{Job, Shell};
 use super::policy::Counters;
 use crate::request::completion::{Completion, Token};
 use crate::request::fd::Target;
+use crate::slots::lock::{Lock, LockGuard};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Wake, Waker};
 
 /// What happens to a request's completion if the kernel refused it.
@@ -700,13 +701,14 @@ impl Counts {
 
 /// The table of waiters, its counts, and what the reactor's waker wakes.
 pub(super) struct Waiters<B> {
-    pub(super) state: Mutex<State<B>>,
+    pub(super) state: Lock<State<B>>,
     pub(super) counts: Counts,
 }
 
 impl<B> Waiters<B> {
-    pub(super) fn lock(&self) -> MutexGuard<'_, State<B>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    #[inline]
+    pub(super) fn lock(&self) -> LockGuard<'_, State<B>> {
+        self.state.lock()
     }
 
     /// Gives back room taken and not used (a permit dropped, a submission refused).
@@ -1007,7 +1009,7 @@ mod tests {
     #[test]
     fn the_reactors_wake_up_goes_to_one_waiting_task() {
         let waiters = Arc::new(Waiters {
-            state: Mutex::new(State::<Vec<u8>>::new(8)),
+            state: Lock::new(State::<Vec<u8>>::new(8)),
             counts: counts(3),
         });
         let count = Arc::new(Count(AtomicUsize::new(0)));
