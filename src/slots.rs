@@ -50,6 +50,22 @@ struct Held<B> {
     requested: u64,
 }
 
+impl<B> Held<B> {
+    /// The completion of this request, which `event` reports.
+    #[inline(always)]
+    fn into_completion(self, token: Token, event: &io_event) -> Completion<B> {
+        Completion {
+            token,
+            user_data: self.user_data,
+            opcode: self.opcode,
+            requested: self.requested,
+            res: event.res,
+            res2: event.res2,
+            bufs: self.bufs,
+        }
+    }
+}
+
 struct Slot<B> {
     generation: u32,
     held: Option<Held<B>>,
@@ -234,15 +250,7 @@ impl<B: IoBuf> Guard<'_, B> {
         };
         slot.generation = slot.generation.wrapping_add(1);
         self.state.free.push(token.index);
-        Some(Completion {
-            token,
-            user_data: held.user_data,
-            opcode: held.opcode,
-            requested: held.requested,
-            res: event.res,
-            res2: event.res2,
-            bufs: held.bufs,
-        })
+        Some(held.into_completion(token, event))
     }
 
     /// Turns an event into a completion pushed onto `done`, freeing its slot; whether
@@ -270,15 +278,7 @@ impl<B: IoBuf> Guard<'_, B> {
         let Some(held) = slot.held.take() else {
             unreachable!("a live slot holds its request");
         };
-        room.write(Completion {
-            token,
-            user_data: held.user_data,
-            opcode: held.opcode,
-            requested: held.requested,
-            res: event.res,
-            res2: event.res2,
-            bufs: held.bufs,
-        });
+        room.write(held.into_completion(token, event));
         // SAFETY: the element at `len`, inside the capacity, was just written.
         unsafe { done.set_len(len + 1) };
         slot.generation = slot.generation.wrapping_add(1);

@@ -10,19 +10,12 @@ mod support;
 use async_support as s;
 use rawaio::reactor::AsyncIo;
 use rawaio::{AsyncContext, Op, PollFlags};
-use std::future::Future;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 use support::Watchdog;
 
-/// No test here takes a second; a hang aborts the run.
-const LIMIT: Duration = Duration::from_secs(60);
-
-fn run(test: impl Future<Output = ()>) {
-    let _watchdog = Watchdog::new(LIMIT, "an async-io test");
-    async_io::block_on(test);
-}
+use s::{LIMIT, run_on_async_io as run};
 
 #[test]
 fn reads_many_files_concurrently() {

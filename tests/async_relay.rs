@@ -8,45 +8,18 @@ mod async_support;
 mod support;
 
 use async_support as s;
-use std::time::Duration;
-
-/// No test here takes a second; a hang becomes a failure.
-const LIMIT: Duration = Duration::from_secs(60);
 
 #[cfg(feature = "tokio")]
 mod on_tokio {
-    use super::{LIMIT, s};
-    use crate::support::Watchdog;
+    use super::s;
+    use super::s::on_tokio::{current_thread, multi_thread, run};
     use rawaio::reactor::{Relay, Tokio};
     use rawaio::{AsyncContext, Op, PollFlags};
-    use std::future::Future;
     use std::io::Write;
     use std::os::unix::net::UnixStream;
     use std::time::Duration;
-    use tokio::runtime::{Builder, Runtime};
 
     type R = Relay<Tokio>;
-
-    fn current_thread() -> Runtime {
-        Builder::new_current_thread().enable_all().build().unwrap()
-    }
-
-    fn multi_thread() -> Runtime {
-        Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
-    fn run(rt: Runtime, test: impl Future<Output = ()>) {
-        let _watchdog = Watchdog::new(LIMIT, "a relay test on tokio");
-        rt.block_on(async {
-            tokio::time::timeout(LIMIT, test)
-                .await
-                .expect("the test hung")
-        });
-    }
 
     #[test]
     fn reads_many_files_concurrently() {
@@ -136,17 +109,11 @@ mod on_tokio {
 
 #[cfg(feature = "async-io")]
 mod on_async_io {
-    use super::{LIMIT, s};
-    use crate::support::Watchdog;
+    use super::s;
+    use super::s::run_on_async_io as run;
     use rawaio::reactor::{AsyncIo, Relay};
-    use std::future::Future;
 
     type R = Relay<AsyncIo>;
-
-    fn run(test: impl Future<Output = ()>) {
-        let _watchdog = Watchdog::new(LIMIT, "a relay test on async-io");
-        async_io::block_on(test);
-    }
 
     #[test]
     fn reads_many_files_concurrently() {

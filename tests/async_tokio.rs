@@ -10,37 +10,14 @@ mod support;
 use async_support as s;
 use rawaio::reactor::Tokio;
 use rawaio::{AsyncContext, Op, PollFlags};
-use std::future::Future;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 use support::Watchdog;
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::Builder;
 
-/// No test here takes a second; a hang becomes a failure.
-const LIMIT: Duration = Duration::from_secs(60);
-
-fn current_thread() -> Runtime {
-    Builder::new_current_thread().enable_all().build().unwrap()
-}
-
-fn multi_thread() -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Runs `test` on `rt`, failing if it takes longer than [`LIMIT`].
-fn run(rt: Runtime, test: impl Future<Output = ()>) {
-    let _watchdog = Watchdog::new(LIMIT, "an async test");
-    rt.block_on(async {
-        tokio::time::timeout(LIMIT, test)
-            .await
-            .expect("the test hung")
-    });
-}
+use s::LIMIT;
+use s::on_tokio::{current_thread, multi_thread, run};
 
 #[test]
 fn reads_many_files_concurrently() {

@@ -388,13 +388,7 @@ impl<B> State<B> {
         // The usual case: its slot free, nothing away from its slot.
         if self.away.is_empty() {
             if let Some(entry @ Entry::Vacant) = self.entries.get_mut(token.index as usize) {
-                let waiting = Entry::Waiting {
-                    generation: token.generation,
-                    waker: None,
-                    plan: Tag::AsIs,
-                };
-                // A vacant entry owns nothing: no drop to run.
-                std::mem::forget(std::mem::replace(entry, waiting));
+                wait_as_is(entry, token);
                 self.waiting += 1;
                 return;
             }
@@ -417,13 +411,7 @@ impl<B> State<B> {
             }
             _ => {
                 if matches!(entry, Entry::Vacant) {
-                    let waiting = Entry::Waiting {
-                        generation: token.generation,
-                        waker: None,
-                        plan: Tag::AsIs,
-                    };
-                    // A vacant entry owns nothing: no drop to run.
-                    std::mem::forget(std::mem::replace(entry, waiting));
+                    wait_as_is(entry, token);
                     self.waiting += 1;
                 } else {
                     self.register(token, Plan::AsIs);
@@ -677,6 +665,19 @@ pub(super) enum AwayState {
     Cancelled,
     /// Its future is gone.
     Gone,
+}
+
+/// Makes a vacant entry wait for `token`, a request submitted as given.
+#[inline(always)]
+fn wait_as_is<B>(entry: &mut Entry<B>, token: Token) {
+    debug_assert!(matches!(entry, Entry::Vacant));
+    let waiting = Entry::Waiting {
+        generation: token.generation,
+        waker: None,
+        plan: Tag::AsIs,
+    };
+    // A vacant entry owns nothing: no drop to run.
+    std::mem::forget(std::mem::replace(entry, waiting));
 }
 
 /// What the table counts, readable without its lock.

@@ -417,3 +417,45 @@ pub async fn readiness_is_rearmed_per_wait<R: Reactor>() {
     settle(&ctx);
     assert_eq!(ctx.in_flight(), 0);
 }
+
+/// No async test takes a second; a hang becomes a failure.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// tokio's runtimes for the tests, and a watched run on one.
+#[cfg(feature = "tokio")]
+pub mod on_tokio {
+    use super::LIMIT;
+    use crate::support::Watchdog;
+    use std::future::Future;
+    use tokio::runtime::{Builder, Runtime};
+
+    pub fn current_thread() -> Runtime {
+        Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    pub fn multi_thread() -> Runtime {
+        Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Runs `test` on `rt`, failing if it takes longer than [`LIMIT`].
+    pub fn run(rt: Runtime, test: impl Future<Output = ()>) {
+        let _watchdog = Watchdog::new(LIMIT, "an async test on tokio");
+        rt.block_on(async {
+            tokio::time::timeout(LIMIT, test)
+                .await
+                .expect("the test hung")
+        });
+    }
+}
+
+/// Runs `test` on async-io's `block_on`, aborting the run if it takes longer than
+/// [`LIMIT`].
+#[cfg(feature = "async-io")]
+pub fn run_on_async_io(test: impl Future<Output = ()>) {
+    let _watchdog = crate::support::Watchdog::new(LIMIT, "an async test on async-io");
+    async_io::block_on(test);
+}
