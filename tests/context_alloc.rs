@@ -2,7 +2,8 @@
 //! allocator watches a loop that reuses its queue, token list, completion list and
 //! buffers, with completions reaped from the ring and through `io_getevents`, on the
 //! owning path ([`Context`]), the fixed one ([`FixedContext`]) and the async one
-//! ([`AsyncContext`], its futures polled by a few lines of executor below).
+//! ([`AsyncContext`], its futures polled by a few lines of executor below, directly and
+//! through a [`Relay`], which arms a poll request at every wait).
 //!
 //! This file holds a single test, so nothing else runs in the process while it counts
 //! (and it counts only on its own thread anyway). Set `RAWAIO_ALLOC_TRACE=1` to print a
@@ -10,7 +11,7 @@
 
 mod support;
 
-use rawaio::reactor::Reactor;
+use rawaio::reactor::{Reactor, Relay};
 use rawaio::{
     AlignedBuf, AsyncContext, Completion, Context, FixedCompletion, FixedContext, FixedSlot, Op,
     OpFuture, Options, Token,
@@ -303,6 +304,23 @@ impl Reactor for Manual {
     }
 }
 
+/// What the loop waits on: [`Manual`] itself, or the one a [`Relay`] hands its signals to.
+trait Waits: Reactor {
+    fn manual(&self) -> &Manual;
+}
+
+impl Waits for Manual {
+    fn manual(&self) -> &Manual {
+        self
+    }
+}
+
+impl Waits for Relay<Manual> {
+    fn manual(&self) -> &Manual {
+        self.inner()
+    }
+}
+
 /// A future's waker: marks its slot woken.
 struct Flag(std::sync::atomic::AtomicBool);
 
@@ -313,21 +331,21 @@ impl Wake for Flag {
 }
 
 /// The async path: a batch of reads submitted as futures, polled until all resolve.
-struct AsyncLoop<'a> {
-    ctx: AsyncContext<Manual, AlignedBuf>,
+struct AsyncLoop<'a, R: Reactor> {
+    ctx: AsyncContext<R, AlignedBuf>,
     file: &'a File,
     expected: &'a [u8],
     bufs: Vec<AlignedBuf>,
     ops: VecDeque<Op<'a, AlignedBuf>>,
-    submitted: Vec<OpFuture<Manual, AlignedBuf>>,
-    futures: Vec<Option<OpFuture<Manual, AlignedBuf>>>,
+    submitted: Vec<OpFuture<R, AlignedBuf>>,
+    futures: Vec<Option<OpFuture<R, AlignedBuf>>>,
     flags: Vec<Arc<Flag>>,
     wakers: Vec<Waker>,
     /// How many times the loop found every future waiting and blocked on the eventfd.
     waits: usize,
 }
 
-impl AsyncLoop<'_> {
+impl<R: Waits> AsyncLoop<'_, R> {
     fn round(&mut self, one_by_one: bool) {
         for (i, buf) in self.bufs.drain(..).enumerate() {
             self.ops
@@ -377,7 +395,7 @@ impl AsyncLoop<'_> {
             if !progress && left > 0 {
                 // Nothing woken: wait for the eventfd, then wake what the reactor holds.
                 self.waits += 1;
-                let reactor = self.ctx.reactor();
+                let reactor = self.ctx.reactor().manual();
                 let mut fds = [rustix::event::PollFd::new(
                     &reactor.fd,
                     rustix::event::PollFlags::IN,
@@ -396,14 +414,23 @@ impl AsyncLoop<'_> {
 /// Counts the allocations and frees of `ROUNDS` rounds of the async path after a warm-up.
 /// It reads a file on the disk with `O_DIRECT`, so that requests complete after
 /// `io_submit` returns and futures really wait (and are woken).
-fn measure_async(_user_space_reaping: bool, _: &File, expected: &[u8]) -> (usize, usize) {
+fn measure_async(_user_space_reaping: bool, f: &File, expected: &[u8]) -> (usize, usize) {
+    measure_async_on::<Manual>(f, expected)
+}
+
+/// [`measure_async`] through a [`Relay`], which arms a poll request at every wait.
+fn measure_async_relayed(_: bool, f: &File, expected: &[u8]) -> (usize, usize) {
+    measure_async_on::<Relay<Manual>>(f, expected)
+}
+
+fn measure_async_on<R: Waits>(_: &File, expected: &[u8]) -> (usize, usize) {
     let disk = TempFile::new(Fs::Disk, "alloc-async", expected);
     disk.open_rw().sync_all().unwrap();
     let file = &disk.open_direct();
     let flags: Vec<Arc<Flag>> = (0..DEPTH)
         .map(|_| Arc::new(Flag(std::sync::atomic::AtomicBool::new(false))))
         .collect();
-    let mut l = AsyncLoop {
+    let mut l = AsyncLoop::<R> {
         ctx: AsyncContext::new(64).unwrap(),
         file,
         expected,
@@ -461,8 +488,9 @@ fn steady_state_submit_and_reap_makes_no_allocation() {
             ),
             ("fixed", measure_fixed),
             ("async", measure_async),
+            ("async, relayed", measure_async_relayed),
         ] {
-            if path == "async" && !user_space_reaping {
+            if path.starts_with("async") && !user_space_reaping {
                 // An AsyncContext always reaps from the ring.
                 continue;
             }

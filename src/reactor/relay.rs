@@ -80,6 +80,12 @@ struct Poller {
 }
 
 impl<R: Reactor> Relay<R> {
+    /// The inner reactor, which watches the relay's own eventfd (for a hand-written
+    /// loop that waits for that descriptor itself).
+    pub fn inner(&self) -> &R {
+        &self.inner
+    }
+
     /// Makes sure a poll of the context's eventfd is in flight: takes the last one's
     /// completion if it has come, and submits a new one then (or when none was).
     fn arm(&self) -> io::Result<()> {
