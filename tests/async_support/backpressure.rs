@@ -42,10 +42,18 @@ pub async fn ten_thousand_from_one_task<R: Reactor>(direct: bool) {
             ctx.in_flight()
         );
     }
-    assert_eq!(
-        most, CAPACITY as usize,
-        "the context filled up, and no more"
-    );
+    // Cached reads wait in the ring until someone reaps, so they fill the context
+    // whatever the timing. Direct reads of the disk can complete while the loop goes on,
+    // and each submission's look at the ring (for refusals of RWF_NOWAIT) then reaps
+    // them: how full the context gets depends on the disk's speed against the loop's (a
+    // build with AddressSanitizer saw 25), so only the bound above holds for them.
+    if !direct {
+        assert_eq!(
+            most, CAPACITY as usize,
+            "the context filled up, and no more"
+        );
+    }
+    println!("at most {most} of {CAPACITY} in flight");
     for (i, c) in join_all(futures).await.into_iter().enumerate() {
         let c = c.expect("completion");
         assert_eq!(c.result().expect("read") as usize, len);
