@@ -137,6 +137,15 @@ impl EventFd {
         }
     }
 
+    /// [`read`](Self::read) in the words of a reactor's `read` function: the count, or
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) when it is zero.
+    pub(crate) fn drain(&self) -> io::Result<u64> {
+        match self.read()? {
+            0 => Err(io::ErrorKind::WouldBlock.into()),
+            n => Ok(n),
+        }
+    }
+
     /// Adds `n` to the counter, waking anyone polling the eventfd (for tests, or to
     /// wake a waiter without a completion). A write interrupted by a signal is retried.
     ///

@@ -48,13 +48,9 @@ pub(super) struct Reaped<B> {
 
 /// The eventfd's counter, or `WouldBlock` when it is zero.
 fn drain(ctx: &crate::Context<impl IoBuf>) -> io::Result<u64> {
-    let efd = ctx
-        .eventfd()
-        .ok_or_else(|| io::Error::other("the context has no eventfd"))?;
-    match efd.read()? {
-        0 => Err(io::ErrorKind::WouldBlock.into()),
-        n => Ok(n),
-    }
+    ctx.eventfd()
+        .ok_or_else(|| io::Error::other("the context has no eventfd"))?
+        .drain()
 }
 
 impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {

@@ -109,14 +109,6 @@ impl<R: Reactor> Relay<R> {
     }
 }
 
-/// `wake`'s counter, or `WouldBlock` when it is zero.
-fn drain(wake: &EventFd) -> io::Result<u64> {
-    match wake.read()? {
-        0 => Err(io::ErrorKind::WouldBlock.into()),
-        n => Ok(n),
-    }
-}
-
 impl<R: Reactor> Reactor for Relay<R> {
     /// Keeps `eventfd` for the poll, and registers a second eventfd with `R`.
     ///
@@ -156,7 +148,7 @@ impl<R: Reactor> Reactor for Relay<R> {
             if let Err(e) = self.arm() {
                 return Poll::Ready(Err(e));
             }
-            match self.inner.poll_read(cx, &mut || drain(&self.wake)) {
+            match self.inner.poll_read(cx, &mut || self.wake.drain()) {
                 // The poll fired (perhaps an earlier one): look at the eventfd again.
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -242,7 +234,7 @@ mod tests {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&count));
         let mut cx = TaskContext::from_waker(&waker);
-        let mut read = || drain(&completions);
+        let mut read = || completions.drain();
         for round in 1..=3u64 {
             // Nothing yet: the task waits, and the inner reactor's descriptor stays quiet.
             assert!(relay.poll_read(&mut cx, &mut read).is_pending());
@@ -293,7 +285,7 @@ mod tests {
                 completions.write(1).unwrap();
                 Err(io::ErrorKind::WouldBlock.into())
             } else {
-                drain(&completions)
+                completions.drain()
             }
         };
         // Either the relay looks again at once (the poll fired inside io_submit and the
