@@ -438,9 +438,11 @@ mod tests {
             let mut events = [io_event::default(); 2];
             assert_eq!(getevents(ctx, 1, &mut events, None), Ok(1));
             assert_eq!(event_result(&events[0]), Ok(0));
+            // A second release and a run on the dead handle are checked in
+            // tests/sys_dead_context.rs, whose tests run one at a time: here, another
+            // test thread's `io_setup` may reuse the freed address at once, and a
+            // second release would destroy that test's context.
             assert_eq!(queue_release(ctx), Ok(()));
-            assert_eq!(queue_release(ctx), Err(Errno::INVAL));
-            assert_eq!(queue_run(ctx), Err(Errno::INVAL));
         }
         let mut calls = CALLS.lock().unwrap().clone();
         calls.sort_by_key(|(addr, _)| *addr);

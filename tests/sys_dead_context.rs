@@ -80,6 +80,18 @@ fn second_destroy_is_einval() {
 }
 
 #[test]
+fn libaio_calls_on_a_released_queue_are_einval() {
+    let _serial = serial();
+    let ctx = rawaio::libaio::queue_init(1).expect("queue_init");
+    // SAFETY: no request was submitted on `ctx`; it is dead after the first release.
+    unsafe {
+        assert_eq!(rawaio::libaio::queue_release(ctx), Ok(()));
+        assert_eq!(rawaio::libaio::queue_release(ctx), Err(Errno::INVAL));
+        assert_eq!(rawaio::libaio::queue_run(ctx), Err(Errno::INVAL));
+    }
+}
+
+#[test]
 fn destroy_drops_unreaped_events() {
     let _serial = serial();
     let (r, w) = pipe();
