@@ -47,7 +47,7 @@ for mode in "128 32 ring" "1 1 spin" "1 1 getevents"; do
     read -r qd b reap <<<"$mode"
     case="qd $qd, batch $b, $reap"
     row "$case" c "$(count "$floor" "$target" "$qd" "$b" 4096 1000 "$reap")"
-    for path in owning fixed; do
+    for path in owning exclusive fixed; do
         row "$case" "$path" "$(count "$rfloor" "$path" "$target" "$qd" "$b" 4096 1000 "$reap")"
     done
     if [ "$reap" != getevents ]; then

@@ -8,6 +8,7 @@
 //! ```
 //!
 //! PATHKIND: `owning` ([`Context`]: an [`Op`] per request, its buffer moved in and back),
+//! `exclusive` (the same through [`Exclusive`]: the context held by `&mut`, no locks),
 //! `fixed` ([`FixedContext`]: a slot per request, only the offset set per round),
 //! `async` ([`AsyncContext`]: a future per request, polled by a minimal executor that
 //! blocks in `poll(2)` on the eventfd when no future was woken) and, built with
@@ -21,8 +22,8 @@
 
 use rawaio::reactor::Reactor;
 use rawaio::{
-    AlignedBuf, AsyncContext, Completion, Context, FixedContext, FixedSlot, Op, OpFuture, Options,
-    Token,
+    AlignedBuf, AsyncContext, Completion, Context, Exclusive, FixedContext, FixedSlot, Op,
+    OpFuture, Options, Submitted, Token,
 };
 use std::collections::VecDeque;
 use std::fs::File;
@@ -150,9 +151,87 @@ fn check(res: i64, bs: usize) -> Result<(), String> {
     }
 }
 
-fn owning(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
-    let ctx = Context::<AlignedBuf>::with_options(a.qd as u32, options(a.reap))
+/// The calls of the owning loop, through `&Context` (shared: its locks taken) or an
+/// [`Exclusive`] (held by `&mut`: no locks).
+trait Owning<'f> {
+    fn submit(&mut self, op: Op<'f, AlignedBuf>) -> Result<Token, String>;
+    fn submit_batch(
+        &mut self,
+        ops: &mut VecDeque<Op<'f, AlignedBuf>>,
+        tokens: &mut Vec<Token>,
+    ) -> Submitted;
+    fn reap(
+        &mut self,
+        min: usize,
+        max: usize,
+        done: &mut Vec<Completion<AlignedBuf>>,
+    ) -> Result<usize, String>;
+}
+
+impl<'f> Owning<'f> for &Context<AlignedBuf> {
+    #[inline(always)]
+    fn submit(&mut self, op: Op<'f, AlignedBuf>) -> Result<Token, String> {
+        Context::submit(self, op).map_err(|r| format!("io_submit: {}", r.error))
+    }
+    #[inline(always)]
+    fn submit_batch(
+        &mut self,
+        ops: &mut VecDeque<Op<'f, AlignedBuf>>,
+        tokens: &mut Vec<Token>,
+    ) -> Submitted {
+        Context::submit_batch(self, ops, tokens)
+    }
+    #[inline(always)]
+    fn reap(
+        &mut self,
+        min: usize,
+        max: usize,
+        done: &mut Vec<Completion<AlignedBuf>>,
+    ) -> Result<usize, String> {
+        Context::reap(self, min, max, None, done).map_err(|e| format!("reap: {e}"))
+    }
+}
+
+impl<'f> Owning<'f> for Exclusive<'_, AlignedBuf> {
+    #[inline(always)]
+    fn submit(&mut self, op: Op<'f, AlignedBuf>) -> Result<Token, String> {
+        Exclusive::submit(self, op).map_err(|r| format!("io_submit: {}", r.error))
+    }
+    #[inline(always)]
+    fn submit_batch(
+        &mut self,
+        ops: &mut VecDeque<Op<'f, AlignedBuf>>,
+        tokens: &mut Vec<Token>,
+    ) -> Submitted {
+        Exclusive::submit_batch(self, ops, tokens)
+    }
+    #[inline(always)]
+    fn reap(
+        &mut self,
+        min: usize,
+        max: usize,
+        done: &mut Vec<Completion<AlignedBuf>>,
+    ) -> Result<usize, String> {
+        Exclusive::reap(self, min, max, None, done).map_err(|e| format!("reap: {e}"))
+    }
+}
+
+fn owning(a: &Args, file: &File, run: &mut Run, exclusive: bool) -> Result<(), String> {
+    let mut ctx = Context::<AlignedBuf>::with_options(a.qd as u32, options(a.reap))
         .map_err(|e| format!("io_setup: {e}"))?;
+    if exclusive {
+        owning_loop(a, file, run, ctx.exclusive())
+    } else {
+        owning_loop(a, file, run, &ctx)
+    }
+}
+
+fn owning_loop<'f>(
+    a: &Args,
+    file: &'f File,
+    run: &mut Run,
+    mut ctx: impl Owning<'f>,
+) -> Result<(), String> {
     let mut bufs: Vec<Option<AlignedBuf>> = (0..a.qd)
         .map(|_| AlignedBuf::new(a.bs, 4096).map(Some))
         .collect::<Result<_, _>>()
@@ -169,9 +248,7 @@ fn owning(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
                 let slot = free.pop().expect("a free slot");
                 let off = (rng.next() % blocks) * bs as u64;
                 let buf = bufs[slot].take().expect("its buffer");
-                if let Err(r) = ctx.submit(Op::read(file, buf, off).user_data(slot as u64)) {
-                    return Err(format!("io_submit: {}", r.error));
-                }
+                ctx.submit(Op::read(file, buf, off).user_data(slot as u64))?;
             } else {
                 for _ in 0..a.batch {
                     let slot = free.pop().expect("a free slot");
@@ -193,14 +270,13 @@ fn owning(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
         }
         let n = match a.reap {
             Reap::Spin => loop {
-                match ctx.reap(0, a.qd, None, &mut done) {
+                match ctx.reap(0, a.qd, &mut done) {
                     Ok(0) => {}
                     other => break other,
                 }
             },
-            _ => ctx.reap(1, a.qd, None, &mut done),
-        }
-        .map_err(|e| format!("reap: {e}"))?;
+            _ => ctx.reap(1, a.qd, &mut done),
+        }?;
         for c in done.drain(..) {
             check(c.raw_result(), bs)?;
             let slot = c.user_data() as usize;
@@ -557,13 +633,14 @@ fn main() -> ExitCode {
         now: 0.0,
     };
     let result = match a.kind.as_str() {
-        "owning" => owning(&a, &file, &mut run),
+        "owning" => owning(&a, &file, &mut run, false),
+        "exclusive" => owning(&a, &file, &mut run, true),
         "fixed" => fixed(&a, &file, &mut run),
         "async" => async_minimal(&a, &file, &mut run),
         "tokio" => tokio_path(&a, &file, &mut run, false),
         "tokio-relay" => tokio_path(&a, &file, &mut run, true),
         other => Err(format!(
-            "unknown path kind {other:?}: owning, fixed, async, tokio or tokio-relay"
+            "unknown path kind {other:?}: owning, exclusive, fixed, async, tokio or tokio-relay"
         )),
     };
     let secs = run.start.elapsed().as_secs_f64();

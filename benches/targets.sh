@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The targets of issue 16, measured side by side: the C loop (benches/c/aio_floor.c)
-# against the same loop over each rawaio path (benches/floor.rs: owning, fixed, async on
-# a minimal executor, async on tokio's current-thread runtime) and against aio-bench's
-# engines, at queue depth 128 (batch 32) and 1; and two threads with a context each
-# against one. The cases of a group run back to back, round after round, so that a busy
+# against the same loop over each rawaio path (benches/floor.rs: owning, shared and
+# exclusive, fixed, async on a minimal executor, async on tokio's current-thread runtime)
+# and against aio-bench's engines, at queue depth 128 (batch 32) and 1; and two threads
+# with a context each against one. The cases of a group run back to back, round after round, so that a busy
 # moment of a shared machine slows them alike; each ratio is taken within a round.
 #
 #   sudo bash benches/targets.sh       # prints markdown; writes $OUT/benchmarks-issue16.tsv
@@ -37,6 +37,7 @@ cases=(
     "qd 128, batch 32|c, an eventfd relayed to epoll by a poll request|c|0|$floor $t 128 32 4096 $r relay"
     "qd 128, batch 32|fixed|c|0.98|$rfloor fixed $t 128 32 4096 $r ring"
     "qd 128, batch 32|owning|c|0.95|$rfloor owning $t 128 32 4096 $r ring"
+    "qd 128, batch 32|owning, exclusive|c|0.95|$rfloor exclusive $t 128 32 4096 $r ring"
     "qd 128, batch 32|async (minimal executor)|c|0.90|$rfloor async $t 128 32 4096 $r ring"
     "qd 128, batch 32|async (tokio current-thread)|c|0.90|$rfloor tokio $t 128 32 4096 $r ring"
     "qd 128, batch 32|async (tokio current-thread, Relay)|c|0.90|$rfloor tokio-relay $t 128 32 4096 $r ring"
@@ -47,9 +48,11 @@ cases=(
     "qd 1, submit(1) + ring-spin|c||0|$floor $t 1 1 4096 $r spin"
     "qd 1, submit(1) + ring-spin|fixed|c|0.97|$rfloor fixed $t 1 1 4096 $r spin"
     "qd 1, submit(1) + ring-spin|owning|c|0.95|$rfloor owning $t 1 1 4096 $r spin"
+    "qd 1, submit(1) + ring-spin|owning, exclusive|c|0.95|$rfloor exclusive $t 1 1 4096 $r spin"
     "qd 1, submit(1) + io_getevents|c||0|$floor $t 1 1 4096 $r getevents"
     "qd 1, submit(1) + io_getevents|fixed|c|0.97|$rfloor fixed $t 1 1 4096 $r getevents"
     "qd 1, submit(1) + io_getevents|owning|c|0.95|$rfloor owning $t 1 1 4096 $r getevents"
+    "qd 1, submit(1) + io_getevents|owning, exclusive|c|0.95|$rfloor exclusive $t 1 1 4096 $r getevents"
     "aio-bench, qd 128, batch 32|c||0|$floor $t 128 32 4096 $r ring"
     "aio-bench, qd 128, batch 32|aio-bench fixed|c|0|$ab --qd 128 --batch 32 --engine fixed"
     "aio-bench, qd 128, batch 32|aio-bench rawaio|c|0|$ab --qd 128 --batch 32 --engine rawaio"

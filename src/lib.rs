@@ -106,7 +106,9 @@ mod slots;
 pub use async_context::{
     AsyncContext, AsyncPolicy, AsyncStats, OpFuture, Permit, Readiness, Reserve, RwMode,
 };
-pub use context::{Context, FixedContext, Flush, Incomplete, Options, Rejected, Submitted};
+pub use context::{
+    Context, Exclusive, FixedContext, Flush, Incomplete, Options, Rejected, Submitted,
+};
 pub use direct::DioAlign;
 pub use error::{Budget, Error, InvalidOp};
 pub use eventfd::EventFd;

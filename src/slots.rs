@@ -126,8 +126,20 @@ impl<B> Table<B> {
 
     #[inline]
     pub(crate) fn lock(&self) -> Guard<'_, B> {
+        // SAFETY: a shared guard (`X` false) has no precondition.
+        unsafe { self.lock_as::<false>() }
+    }
+
+    /// A guard of kind `X` (see [`Lock::lock_as`]).
+    ///
+    /// # Safety
+    /// As [`Lock::lock_as`]: with `X` true, the caller holds the table's owner
+    /// exclusively while the guard lives.
+    #[inline]
+    pub(crate) unsafe fn lock_as<const X: bool>(&self) -> Guard<'_, B, X> {
         Guard {
-            state: self.state.lock(),
+            // SAFETY: the caller's promise, passed on.
+            state: unsafe { self.state.lock_as::<X>() },
             mem: &self.mem,
             id: self.id,
         }
@@ -146,13 +158,13 @@ impl<B> Table<B> {
 }
 
 /// The table, locked.
-pub(crate) struct Guard<'a, B> {
-    state: LockGuard<'a, State<B>>,
+pub(crate) struct Guard<'a, B, const X: bool = false> {
+    state: LockGuard<'a, State<B>, X>,
     mem: &'a [SlotMem],
     id: u64,
 }
 
-impl<B: IoBuf> Guard<'_, B> {
+impl<B: IoBuf, const X: bool> Guard<'_, B, X> {
     /// Requests in flight (prepared and not yet completed or handed back).
     pub(crate) fn in_flight(&self) -> usize {
         self.state.slots.len() - self.state.free.len()

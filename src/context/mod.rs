@@ -22,6 +22,7 @@
 
 #![allow(unsafe_code)]
 
+mod exclusive;
 mod fixed;
 mod reap;
 mod scope;
@@ -29,6 +30,7 @@ mod submit;
 mod transfer;
 mod wait;
 
+pub use exclusive::Exclusive;
 pub use fixed::FixedContext;
 pub use submit::{Rejected, Submitted};
 pub use transfer::{Flush, Incomplete};
@@ -246,6 +248,19 @@ impl Kernel {
     fn outstanding(&self) -> usize {
         self.submitted.load(Ordering::Acquire).max(0) as usize
     }
+
+    /// Counts `n` more requests in flight (`n` negative: delivered). With `X` (an
+    /// [`Exclusive`] call: nothing else reads or writes the count meanwhile) a plain load
+    /// and store, without the locked read-modify-write that concurrent callers need.
+    #[inline]
+    fn count_in_flight<const X: bool>(&self, n: isize) {
+        if X {
+            let now = self.submitted.load(Ordering::Relaxed);
+            self.submitted.store(now + n, Ordering::Relaxed);
+        } else {
+            self.submitted.fetch_add(n, Ordering::Release);
+        }
+    }
 }
 
 impl<B: IoBuf + 'static> Context<B> {
@@ -344,8 +359,15 @@ impl<B: IoBuf> Context<B> {
         self.kernel.resfd()
     }
 
-    fn lock_reaper(&self) -> LockGuard<'_, Reaper> {
-        self.kernel.reaper.lock()
+    /// The reaper, locked unless `X`.
+    ///
+    /// # Safety
+    /// With `X` true, the caller holds the context exclusively (by `&mut`, through an
+    /// [`Exclusive`]) while the guard lives.
+    #[inline]
+    unsafe fn lock_reaper<const X: bool>(&self) -> LockGuard<'_, Reaper, X> {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.kernel.reaper.lock_as::<X>() }
     }
 
     /// Destroys the context now, waiting for every request in flight, and drops their

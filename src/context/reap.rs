@@ -6,13 +6,13 @@ use crate::deadline::Deadline;
 use crate::request::buf::IoBuf;
 use crate::request::completion::Completion;
 use crate::ring::{Corrupt, Ring};
+use crate::slots::Guard;
 use crate::sys;
 use rawaio_abi::{
     __aio_sigset, __kernel_old_timespec, __kernel_timespec, KERNEL_SIGSET_SIZE, io_event,
     kernel_sigset_t,
 };
 use rustix::io::Errno;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 impl<B: IoBuf> Context<B> {
@@ -92,6 +92,25 @@ impl<B: IoBuf> Context<B> {
         mask: Option<&kernel_sigset_t>,
         done: &mut Vec<Completion<B>>,
     ) -> Result<usize, Errno> {
+        // SAFETY: shared (`X` false): no precondition.
+        unsafe { self.reap_as::<false>(min, max, timeout, mask, done) }
+    }
+
+    /// [`reap`](Self::reap) or [`reap_with_sigmask`](Self::reap_with_sigmask), its locks
+    /// taken unless `X`.
+    ///
+    /// # Safety
+    /// With `X` true, the caller holds the context exclusively (by `&mut`, through an
+    /// [`Exclusive`](crate::Exclusive)) for the whole call.
+    #[inline]
+    pub(super) unsafe fn reap_as<const X: bool>(
+        &self,
+        min: usize,
+        max: usize,
+        timeout: Option<Duration>,
+        mask: Option<&kernel_sigset_t>,
+        done: &mut Vec<Completion<B>>,
+    ) -> Result<usize, Errno> {
         let max = max.min(self.kernel.ring_nr as usize);
         if min > max {
             return Err(Errno::INVAL);
@@ -109,14 +128,17 @@ impl<B: IoBuf> Context<B> {
         let mut reaper = if min == 0 {
             // Never wait, not even for the lock: a thread holding it will deliver what is
             // ready.
-            match self.kernel.reaper.try_lock() {
+            // SAFETY: the caller's promise, passed on.
+            match unsafe { self.kernel.reaper.try_lock_as::<X>() } {
                 Some(guard) => guard,
                 None => return Ok(0),
             }
         } else {
-            self.lock_reaper()
+            // SAFETY: the caller's promise, passed on.
+            unsafe { self.lock_reaper::<X>() }
         };
-        let mut sink = TableSink { ctx: self, done };
+        // With `X`, made here only: the caller holds the context exclusively.
+        let mut sink = TableSink::<B, X> { ctx: self, done };
         self.kernel
             .reap_held(&mut reaper, min, max, timeout, mask, &mut sink)
     }
@@ -145,25 +167,6 @@ impl<B: IoBuf> Context<B> {
         self.kernel
             .reap_held(&mut reaper, 0, max, None, None, &mut sink)
     }
-
-    /// Turns events into completions; returns how many it delivered.
-    #[inline]
-    pub(super) fn deliver(&self, events: &[io_event], done: &mut Vec<Completion<B>>) -> usize {
-        if events.is_empty() {
-            return 0;
-        }
-        let before = done.len();
-        let mut table = self.table.lock();
-        for event in events {
-            table.complete_into(event, done);
-        }
-        drop(table);
-        let delivered = done.len() - before;
-        self.kernel
-            .submitted
-            .fetch_sub(delivered as isize, Ordering::Release);
-        delivered
-    }
 }
 
 /// Where reaped events go.
@@ -179,35 +182,56 @@ pub(super) trait Sink {
     fn outstanding(&self) -> usize;
 }
 
-/// The owning context's sink: completions through the slot table.
-struct TableSink<'a, 'c, B: IoBuf> {
+/// The owning context's sink: completions through the slot table, locked unless `X`.
+/// One with `X` true is made only by [`Context::reap_as`], whose caller holds the
+/// context exclusively for as long as the sink lives.
+struct TableSink<'a, 'c, B: IoBuf, const X: bool> {
     ctx: &'c Context<B>,
     done: &'a mut Vec<Completion<B>>,
 }
 
-impl<B: IoBuf> Sink for TableSink<'_, '_, B> {
+impl<'c, B: IoBuf, const X: bool> TableSink<'_, 'c, B, X> {
+    /// The slot table, locked unless `X`.
+    #[inline]
+    fn table(ctx: &'c Context<B>) -> Guard<'c, B, X> {
+        // SAFETY: called only by a sink's methods, and a sink with `X` true lives only
+        // inside an exclusive call (above).
+        unsafe { ctx.table.lock_as::<X>() }
+    }
+}
+
+impl<B: IoBuf, const X: bool> Sink for TableSink<'_, '_, B, X> {
     #[inline]
     fn deliver(&mut self, events: &[io_event]) -> usize {
-        self.ctx.deliver(events, self.done)
+        if events.is_empty() {
+            return 0;
+        }
+        let before = self.done.len();
+        let mut table = Self::table(self.ctx);
+        for event in events {
+            table.complete_into(event, self.done);
+        }
+        drop(table);
+        let delivered = self.done.len() - before;
+        self.ctx.kernel.count_in_flight::<X>(-(delivered as isize));
+        delivered
     }
 
     #[inline]
     fn deliver_ring(&mut self, ring: &mut Ring, max: usize) -> Result<usize, Corrupt> {
+        let ctx = self.ctx;
         let done = &mut *self.done;
         let before = done.len();
         // Locked at the first event: an empty ring costs no lock.
         let mut table = None;
         ring.reap_each(max, |event| {
-            let table = table.get_or_insert_with(|| self.ctx.table.lock());
+            let table = table.get_or_insert_with(|| Self::table(ctx));
             table.complete_into(&event, done);
         })?;
         drop(table);
         let delivered = done.len() - before;
         if delivered > 0 {
-            self.ctx
-                .kernel
-                .submitted
-                .fetch_sub(delivered as isize, Ordering::Release);
+            self.ctx.kernel.count_in_flight::<X>(-(delivered as isize));
         }
         Ok(delivered)
     }
@@ -236,9 +260,7 @@ impl Drop for Handed<'_> {
     #[inline]
     fn drop(&mut self) {
         if self.count > 0 {
-            self.kernel
-                .submitted
-                .fetch_sub(self.count as isize, Ordering::Release);
+            self.kernel.count_in_flight::<false>(-(self.count as isize));
         }
     }
 }

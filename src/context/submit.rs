@@ -144,8 +144,24 @@ impl<B: IoBuf> Context<B> {
     // The op is handed back by value: boxing it would allocate on every EAGAIN.
     #[allow(clippy::result_large_err)]
     #[inline]
-    pub fn submit<'fd>(&self, mut op: Op<'fd, B>) -> Result<Token, Rejected<'fd, B>> {
-        match self.submit_in_place(&mut op) {
+    pub fn submit<'fd>(&self, op: Op<'fd, B>) -> Result<Token, Rejected<'fd, B>> {
+        // SAFETY: shared (`X` false): no precondition.
+        unsafe { self.submit_as::<false>(op) }
+    }
+
+    /// [`submit`](Self::submit), its locks taken unless `X`.
+    ///
+    /// # Safety
+    /// With `X` true, the caller holds the context exclusively (by `&mut`, through an
+    /// [`Exclusive`](crate::Exclusive)) for the whole call.
+    #[allow(clippy::result_large_err)]
+    #[inline]
+    pub(super) unsafe fn submit_as<'fd, const X: bool>(
+        &self,
+        mut op: Op<'fd, B>,
+    ) -> Result<Token, Rejected<'fd, B>> {
+        // SAFETY: the caller's promise, passed on.
+        match unsafe { self.submit_in_place_as::<X>(&mut op) } {
             Ok(token) => {
                 if op.is_spent() {
                     // Nothing to drop (see `is_spent`).
@@ -165,19 +181,31 @@ impl<B: IoBuf> Context<B> {
     /// the descriptor of a request the kernel refused inside `io_submit`.
     #[inline]
     pub(crate) fn submit_in_place(&self, op: &mut Op<'_, B>) -> Result<Token, Error> {
-        let (token, cb) = self.table.lock().prepare(op, self.resfd())?;
+        // SAFETY: shared (`X` false): no precondition.
+        unsafe { self.submit_in_place_as::<false>(op) }
+    }
+
+    /// [`submit_in_place`](Self::submit_in_place), its locks taken unless `X`.
+    ///
+    /// # Safety
+    /// As [`submit_as`](Self::submit_as).
+    #[inline]
+    unsafe fn submit_in_place_as<const X: bool>(&self, op: &mut Op<'_, B>) -> Result<Token, Error> {
+        // SAFETY: the caller's promise, passed on.
+        let (token, cb) = unsafe { self.table.lock_as::<X>() }.prepare(op, self.resfd())?;
         let mut list = [cb];
         // SAFETY: `cb` is a prepared slot whose buffers the table owns until the
         // completion is reaped or the context destroyed; the op holds its descriptors
         // open until the call returns.
         match unsafe { sys::io_submit(self.kernel.id, 1, list.as_mut_ptr()) } {
             Ok(1) => {
-                self.kernel.submitted.fetch_add(1, Ordering::Release);
+                self.kernel.count_in_flight::<X>(1);
                 Ok(token)
             }
             other => {
                 let error = other.err().unwrap_or(Errno::AGAIN);
-                self.table.lock().unprepare(token, op);
+                // SAFETY: the caller's promise, passed on.
+                unsafe { self.table.lock_as::<X>() }.unprepare(token, op);
                 Err(error.into())
             }
         }
@@ -213,6 +241,22 @@ impl<B: IoBuf> Context<B> {
         ops: &mut VecDeque<Op<'fd, B>>,
         limit: usize,
         tokens: &mut Vec<Token>,
+        keep: Option<&mut dyn FnMut(Op<'fd, B>)>,
+    ) -> Submitted {
+        // SAFETY: shared (`X` false): no precondition.
+        unsafe { self.submit_batch_as::<false>(ops, limit, tokens, keep) }
+    }
+
+    /// [`submit_batch_with`](Self::submit_batch_with), its locks taken unless `X`.
+    ///
+    /// # Safety
+    /// As [`submit_as`](Self::submit_as).
+    #[inline]
+    pub(super) unsafe fn submit_batch_as<'fd, const X: bool>(
+        &self,
+        ops: &mut VecDeque<Op<'fd, B>>,
+        limit: usize,
+        tokens: &mut Vec<Token>,
         mut keep: Option<&mut dyn FnMut(Op<'fd, B>)>,
     ) -> Submitted {
         let mut accepted = 0;
@@ -227,7 +271,8 @@ impl<B: IoBuf> Context<B> {
             // are in the table, and whether it holds a descriptor is one test each.
             let mut spent = true;
             {
-                let mut table = self.table.lock();
+                // SAFETY: the caller's promise, passed on.
+                let mut table = unsafe { self.table.lock_as::<X>() };
                 for op in ops.iter_mut().take(CHUNK.min(limit - accepted)) {
                     match table.prepare(op, resfd) {
                         Ok((token, cb)) => {
@@ -257,15 +302,14 @@ impl<B: IoBuf> Context<B> {
                 unsafe { sys::io_submit(self.kernel.id, n as isize, list.as_mut_ptr().cast()) };
             let taken = *result.as_ref().unwrap_or(&0);
             if taken > 0 {
-                self.kernel
-                    .submitted
-                    .fetch_add(taken as isize, Ordering::Release);
+                self.kernel.count_in_flight::<X>(taken as isize);
             }
             accepted += taken;
             if taken < n {
                 // The tokens of the requests the kernel did not take are the last ones
                 // pushed: their buffers go back into their ops, which stay queued.
-                let mut table = self.table.lock();
+                // SAFETY: the caller's promise, passed on.
+                let mut table = unsafe { self.table.lock_as::<X>() };
                 let first = tokens.len() - (n - taken);
                 for (token, op) in tokens.drain(first..).zip(ops.iter_mut().skip(taken)) {
                     table.unprepare(token, op);

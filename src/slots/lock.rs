@@ -29,6 +29,18 @@
 //! acquisition (an atomic exchange that found `UNLOCKED`, with acquire ordering) and its
 //! drop (which stores `UNLOCKED`, with release ordering): one guard at a time, and
 //! everything written under one is visible under the next.
+//!
+//! # Exclusive guards
+//!
+//! A caller that holds the lock's owner by `&mut` (a context one thread holds, through
+//! [`Exclusive`](crate::Exclusive)) needs no atomic instruction at all: no other thread
+//! can reach the lock while that borrow lives. [`Lock::lock_as`] with `X = true` makes a
+//! guard without touching `state` (the type parameter `X` of [`LockGuard`]), and its drop
+//! touches nothing either. Such a guard is still the only one: another guard would need
+//! another borrow of the owner, shared or exclusive, which the `&mut` excludes; and the
+//! lock stays `UNLOCKED` for the shared guards taken after the borrow ends, which see
+//! what the exclusive one wrote through the borrow's own synchronization (a `&mut` that
+//! moved to another thread moved with a happens-before edge).
 
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
@@ -73,31 +85,57 @@ impl<T> Lock<T> {
     /// Takes the lock, waiting for it if another thread holds it.
     #[inline]
     pub(crate) fn lock(&self) -> LockGuard<'_, T> {
-        if self
-            .state
-            .compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed)
-            .is_err()
+        // SAFETY: a shared guard (`X` false) has no precondition.
+        unsafe { self.lock_as::<false>() }
+    }
+
+    /// Takes the lock if no other thread holds it.
+    #[inline]
+    pub(crate) fn try_lock(&self) -> Option<LockGuard<'_, T>> {
+        // SAFETY: a shared guard (`X` false) has no precondition.
+        unsafe { self.try_lock_as::<false>() }
+    }
+
+    /// A guard of kind `X`: [`lock`](Self::lock) when `X` is false; when it is true, a
+    /// guard that takes nothing (see "Exclusive guards" in the module docs).
+    ///
+    /// # Safety
+    /// With `X` true, the caller must hold the lock's owner exclusively for as long as the
+    /// guard lives: no other guard of this lock, shared or exclusive, may exist or be made
+    /// meanwhile, on any thread.
+    #[inline]
+    pub(crate) unsafe fn lock_as<const X: bool>(&self) -> LockGuard<'_, T, X> {
+        if !X
+            && self
+                .state
+                .compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed)
+                .is_err()
         {
             self.lock_contended();
         }
+        debug_assert!(!X || self.state.load(Relaxed) == UNLOCKED);
         LockGuard {
             lock: self,
             _data: PhantomData,
         }
     }
 
-    /// Takes the lock if no other thread holds it.
+    /// [`try_lock`](Self::try_lock) of kind `X` (always a guard when `X` is true).
+    ///
+    /// # Safety
+    /// As [`lock_as`](Self::lock_as).
     #[inline]
-    pub(crate) fn try_lock(&self) -> Option<LockGuard<'_, T>> {
+    pub(crate) unsafe fn try_lock_as<const X: bool>(&self) -> Option<LockGuard<'_, T, X>> {
         // Not `then_some`: a guard made and dropped on failure would unlock the holder's
         // lock.
-        self.state
+        (X || self
+            .state
             .compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed)
-            .is_ok()
-            .then(|| LockGuard {
-                lock: self,
-                _data: PhantomData,
-            })
+            .is_ok())
+        .then(|| LockGuard {
+            lock: self,
+            _data: PhantomData,
+        })
     }
 
     /// The data, through exclusive access to the lock (no locking needed).
@@ -147,13 +185,16 @@ impl<T> Lock<T> {
 }
 
 /// The lock, held: the data, until dropped.
-pub(crate) struct LockGuard<'a, T> {
+///
+/// `X` is true for a guard made under exclusive access to the lock's owner, which took
+/// nothing and gives nothing back ("Exclusive guards" in the module docs).
+pub(crate) struct LockGuard<'a, T, const X: bool = false> {
     lock: &'a Lock<T>,
     /// Shared access to the guard is shared access to `T`: `Sync` only when `T` is.
     _data: PhantomData<&'a mut T>,
 }
 
-impl<T> Deref for LockGuard<'_, T> {
+impl<T, const X: bool> Deref for LockGuard<'_, T, X> {
     type Target = T;
 
     #[inline]
@@ -164,7 +205,7 @@ impl<T> Deref for LockGuard<'_, T> {
     }
 }
 
-impl<T> DerefMut for LockGuard<'_, T> {
+impl<T, const X: bool> DerefMut for LockGuard<'_, T, X> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`, and `&mut self` makes this borrow the only one.
@@ -172,10 +213,12 @@ impl<T> DerefMut for LockGuard<'_, T> {
     }
 }
 
-impl<T> Drop for LockGuard<'_, T> {
+impl<T, const X: bool> Drop for LockGuard<'_, T, X> {
     #[inline]
     fn drop(&mut self) {
-        self.lock.unlock();
+        if !X {
+            self.lock.unlock();
+        }
     }
 }
 
@@ -197,6 +240,34 @@ mod tests {
         let mut lock = lock;
         *lock.get_mut() += 1;
         assert_eq!(*lock.lock(), 2);
+    }
+
+    #[test]
+    fn exclusive_guards_take_nothing_and_leave_it_free() {
+        let mut lock = Lock::new(0u64);
+        let owner = &mut lock;
+        {
+            // SAFETY: `owner` is the only way to the lock while these guards live.
+            let mut g = unsafe { owner.lock_as::<true>() };
+            *g += 1;
+            assert_eq!(owner.state.load(Relaxed), UNLOCKED, "nothing taken");
+        }
+        {
+            // SAFETY: as above.
+            let mut g = unsafe { owner.try_lock_as::<true>() }.expect("always");
+            *g += 1;
+        }
+        // Shared guards after the exclusive ones see what they wrote, and lock as usual.
+        let g = lock.try_lock().expect("free");
+        assert_eq!(*g, 2);
+        // SAFETY: shared guards (`X` false) have no precondition.
+        assert!(unsafe { lock.try_lock_as::<false>() }.is_none(), "held");
+        drop(g);
+        // SAFETY: as above.
+        let g = unsafe { lock.lock_as::<false>() };
+        assert_eq!(lock.state.load(Relaxed), LOCKED);
+        drop(g);
+        assert_eq!(lock.state.load(Relaxed), UNLOCKED);
     }
 
     #[test]
