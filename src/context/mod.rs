@@ -48,7 +48,7 @@ use rustix::io::Errno;
 use std::fmt;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// An AIO context: a kernel completion queue plus the requests in flight on it and the
 /// buffers they own.
@@ -99,9 +99,14 @@ struct Kernel {
     /// The ring's indices, for telling "nothing ready" without the reaper lock; used only
     /// while `ring_in_use` is set and the process is not a fork child.
     peek: Option<Peek>,
-    /// Requests the kernel accepted whose completions have not been delivered. Signed:
-    /// a completion may be delivered before its submitter counts it.
-    submitted: AtomicIsize,
+    /// Requests the kernel accepted, ever (wrapping), counted by their submitters once
+    /// `io_submit` returns.
+    accepted: AtomicUsize,
+    /// Completions delivered, ever (wrapping). Every delivery is made by the reaper
+    /// lock's holder, so this changes only under that lock: a plain load and store, no
+    /// locked instruction, and stable for the holder. A completion may be delivered
+    /// before its submitter counts it: `accepted - delivered` may be briefly negative.
+    delivered: AtomicUsize,
 }
 
 /// The consumer side: the ring (when user-space reaping is possible) and room for the
@@ -149,7 +154,8 @@ impl Kernel {
             eventfd: None,
             ring_in_use: AtomicBool::new(false),
             peek: None,
-            submitted: AtomicIsize::new(0),
+            accepted: AtomicUsize::new(0),
+            delivered: AtomicUsize::new(0),
         }
     }
 
@@ -194,7 +200,8 @@ impl Kernel {
             peek,
             fork,
             eventfd,
-            submitted: AtomicIsize::new(0),
+            accepted: AtomicUsize::new(0),
+            delivered: AtomicUsize::new(0),
         })
     }
 
@@ -243,23 +250,35 @@ impl Kernel {
         result
     }
 
-    /// Requests accepted by the kernel and not yet delivered.
+    /// Requests accepted by the kernel and not yet delivered: exact for the reaper lock's
+    /// holder (deliveries wait for it); otherwise at least what was outstanding when the
+    /// call began (`delivered` is read first, and only grows).
     #[inline]
     fn outstanding(&self) -> usize {
-        self.submitted.load(Ordering::Acquire).max(0) as usize
+        let delivered = self.delivered.load(Ordering::Acquire);
+        let accepted = self.accepted.load(Ordering::Acquire);
+        (accepted.wrapping_sub(delivered) as isize).max(0) as usize
     }
 
-    /// Counts `n` more requests in flight (`n` negative: delivered). With `X` (an
-    /// [`Exclusive`] call: nothing else reads or writes the count meanwhile) a plain load
-    /// and store, without the locked read-modify-write that concurrent callers need.
+    /// Counts `n` requests the kernel accepted. With `X` (an [`Exclusive`] call: nothing
+    /// else reads or writes the count meanwhile) a plain load and store, without the
+    /// locked read-modify-write that concurrent submitters need.
     #[inline]
-    fn count_in_flight<const X: bool>(&self, n: isize) {
+    fn count_accepted<const X: bool>(&self, n: usize) {
         if X {
-            let now = self.submitted.load(Ordering::Relaxed);
-            self.submitted.store(now + n, Ordering::Relaxed);
+            let now = self.accepted.load(Ordering::Relaxed);
+            self.accepted.store(now.wrapping_add(n), Ordering::Relaxed);
         } else {
-            self.submitted.fetch_add(n, Ordering::Release);
+            self.accepted.fetch_add(n, Ordering::Release);
         }
+    }
+
+    /// Counts `n` completions delivered. The caller holds the reaper lock (or the context
+    /// exclusively): the only writer, so a plain load and store.
+    #[inline]
+    fn count_delivered(&self, n: usize) {
+        let now = self.delivered.load(Ordering::Relaxed);
+        self.delivered.store(now.wrapping_add(n), Ordering::Release);
     }
 }
 

@@ -213,7 +213,7 @@ impl<B: IoBuf, const X: bool> Sink for TableSink<'_, '_, B, X> {
         }
         drop(table);
         let delivered = self.done.len() - before;
-        self.ctx.kernel.count_in_flight::<X>(-(delivered as isize));
+        self.ctx.kernel.count_delivered(delivered);
         delivered
     }
 
@@ -231,7 +231,7 @@ impl<B: IoBuf, const X: bool> Sink for TableSink<'_, '_, B, X> {
         drop(table);
         let delivered = done.len() - before;
         if delivered > 0 {
-            self.ctx.kernel.count_in_flight::<X>(-(delivered as isize));
+            self.ctx.kernel.count_delivered(delivered);
         }
         Ok(delivered)
     }
@@ -260,7 +260,7 @@ impl Drop for Handed<'_> {
     #[inline]
     fn drop(&mut self) {
         if self.count > 0 {
-            self.kernel.count_in_flight::<false>(-(self.count as isize));
+            self.kernel.count_delivered(self.count);
         }
     }
 }

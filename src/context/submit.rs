@@ -11,7 +11,6 @@ use rawaio_abi::iocb;
 use rustix::io::Errno;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How many requests one `io_submit` call carries at most.
@@ -199,7 +198,7 @@ impl<B: IoBuf> Context<B> {
         // open until the call returns.
         match unsafe { sys::io_submit(self.kernel.id, 1, list.as_mut_ptr()) } {
             Ok(1) => {
-                self.kernel.count_in_flight::<X>(1);
+                self.kernel.count_accepted::<X>(1);
                 Ok(token)
             }
             other => {
@@ -302,7 +301,7 @@ impl<B: IoBuf> Context<B> {
                 unsafe { sys::io_submit(self.kernel.id, n as isize, list.as_mut_ptr().cast()) };
             let taken = *result.as_ref().unwrap_or(&0);
             if taken > 0 {
-                self.kernel.count_in_flight::<X>(taken as isize);
+                self.kernel.count_accepted::<X>(taken);
             }
             accepted += taken;
             if taken < n {
@@ -422,7 +421,7 @@ impl<B: IoBuf> Context<B> {
         // SAFETY: the caller keeps the memory the request names valid (contract above).
         match unsafe { sys::io_submit(self.kernel.id, 1, list.as_mut_ptr()) } {
             Ok(1) => {
-                self.kernel.submitted.fetch_add(1, Ordering::Release);
+                self.kernel.count_accepted::<false>(1);
                 Ok(token)
             }
             other => {
