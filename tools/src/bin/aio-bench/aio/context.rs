@@ -1,5 +1,6 @@
 //! The rawaio engine: a [`Context`] per thread, `submit_batch`, and `--reap` ring,
-//! syscall or eventfd.
+//! syscall or eventfd. Each thread owns its context, so it submits and reaps through
+//! [`Context::exclusive`]: no locks.
 
 use super::{Buf, Slots, TIMEOUT, accepted, wait_readable};
 use crate::cli::Reap;
@@ -66,6 +67,7 @@ impl<'f> RawaioEngine<'f> {
             let n = self.signalled + count as usize;
             // The kernel posts the event to the ring before it bumps the eventfd, so all
             // `n` are there: no waiting.
+            // Shared: `efd` borrows the context.
             let reaped = self
                 .ctx
                 .reap(n, n, Some(Duration::ZERO), &mut self.done)
@@ -94,7 +96,10 @@ impl Engine for RawaioEngine<'_> {
 
     fn submit(&mut self) -> Result<usize, String> {
         self.tokens.clear();
-        let submitted = self.ctx.submit_batch(&mut self.queue, &mut self.tokens);
+        let submitted = self
+            .ctx
+            .exclusive()
+            .submit_batch(&mut self.queue, &mut self.tokens);
         accepted(&submitted)
     }
 
@@ -108,6 +113,7 @@ impl Engine for RawaioEngine<'_> {
                 let max = self.slots.depth();
                 let got = self
                     .ctx
+                    .exclusive()
                     .reap(min, max, Some(TIMEOUT), &mut self.done)
                     .map_err(|e| format!("reaping: {e}"))?;
                 if got == 0 {
