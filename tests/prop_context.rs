@@ -56,6 +56,9 @@ enum Cmd {
     },
     /// Drops the context (with whatever is in flight) and makes a new one.
     Recreate,
+    /// Submits and reaps through `Context::exclusive` (no locks) from now on, or through
+    /// the shared calls again: the two kinds of call must agree on one context.
+    Exclusive(bool),
 }
 
 fn cmd() -> impl Strategy<Value = Cmd> {
@@ -71,6 +74,7 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         2 => (1..12u8, proptest::option::of(0..12u8), any::<u8>())
             .prop_map(|(n, bad_at, fill)| Cmd::Batch { n, bad_at, fill }),
         1 => Just(Cmd::Recreate),
+        2 => any::<bool>().prop_map(Cmd::Exclusive),
     ]
 }
 
@@ -94,6 +98,8 @@ struct Harness {
     contents: Vec<u8>,
     woken: bool,
     next: u64,
+    /// Whether submissions and reaps go through `Context::exclusive`.
+    exclusive: bool,
 }
 
 impl Harness {
@@ -111,6 +117,7 @@ impl Harness {
             contents: Vec::new(),
             woken: false,
             next: 0,
+            exclusive: false,
         }
     }
 
@@ -127,7 +134,12 @@ impl Harness {
 
     fn submit(&mut self, op: Op<Vec<u8>>, expect: Expect, write_at: Option<u64>) {
         let user_data = op.get_user_data();
-        match self.ctx.submit(op) {
+        let submitted = if self.exclusive {
+            self.ctx.exclusive().submit(op)
+        } else {
+            self.ctx.submit(op)
+        };
+        match submitted {
             Ok(token) => {
                 if let (Some(offset), Expect::Write(bytes)) = (write_at, &expect) {
                     let bytes = bytes.clone();
@@ -266,7 +278,11 @@ impl Harness {
                     expected.push_back((offset, bytes, bad_at == Some(i), user_data));
                 }
                 let mut tokens = Vec::new();
-                let s = self.ctx.submit_batch(&mut ops, &mut tokens);
+                let s = if self.exclusive {
+                    self.ctx.exclusive().submit_batch(&mut ops, &mut tokens)
+                } else {
+                    self.ctx.submit_batch(&mut ops, &mut tokens)
+                };
                 assert_eq!(s.accepted, tokens.len());
                 for token in tokens {
                     let (offset, bytes, bad, user_data) = expected.pop_front().unwrap();
@@ -297,6 +313,7 @@ impl Harness {
                 drop(old);
                 self.live.clear();
             }
+            Cmd::Exclusive(on) => self.exclusive = on,
         }
         assert_eq!(
             self.ctx.in_flight(),
@@ -308,7 +325,14 @@ impl Harness {
 
     fn reap(&mut self, min: usize, max: usize) {
         let mut done = Vec::new();
-        let got = self.ctx.reap(min, max, Some(TIMEOUT), &mut done).unwrap();
+        let got = if self.exclusive {
+            self.ctx
+                .exclusive()
+                .reap(min, max, Some(TIMEOUT), &mut done)
+        } else {
+            self.ctx.reap(min, max, Some(TIMEOUT), &mut done)
+        }
+        .unwrap();
         assert!(got >= min, "{got} completions of {min} owed: lost");
         assert_eq!(got, done.len());
         for c in done {

@@ -15,9 +15,9 @@ use std::time::Duration;
 /// the context's locks.
 ///
 /// A `Context` is `Sync`, so its `&self` methods lock its slot table and its reaper and
-/// count the requests in flight with atomic read-modify-write instructions: at queue
-/// depth 1, eight locked instructions per request, several percent of what the request
-/// costs. A thread that owns its context (one context per thread or per core, the
+/// count the requests accepted with an atomic read-modify-write: at queue depth 1, seven
+/// locked instructions and a hundred others per request, a few percent of what the
+/// request costs. A thread that owns its context (one context per thread or per core, the
 /// shape of most storage engines) pays for sharing it does not do. Through an
 /// `Exclusive`, which only a `&mut Context` makes, nothing else can reach the context
 /// while it lives, so none of that is needed; what every request does, the checks, the
