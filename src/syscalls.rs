@@ -501,6 +501,14 @@ pub static RUST: &[EntryPoint] = &[
         "Context::reap_ready",
         &[call(S::IoGetevents, W::ToWait), CONTENDED],
     ),
+    // Through `Context::exclusive`: the same calls, without the locks (no futex).
+    rust("Context::exclusive", &[]),
+    rust(
+        "Exclusive::submit, Exclusive::submit_batch",
+        &[always(S::IoSubmit), OWNED, CLOSE_CHECK],
+    ),
+    rust("Exclusive::reap", &[call(S::IoGetevents, W::ToWait), CLOCK]),
+    rust("Exclusive::reap_ready", &[call(S::IoGetevents, W::ToWait)]),
     rust(
         "Context::read_exact_at, Context::write_all_at, Context::submit_and_flush",
         &[

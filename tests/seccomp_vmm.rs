@@ -11,7 +11,8 @@
 //! context with a poll still in flight. The test binary's allocator makes no system call
 //! (tests/sandbox), so every call the filter sees is rawaio's (or the thread's own lock
 //! and clock). A call outside the list stops the child with `SIGSYS`, and the failure
-//! names it.
+//! names it. A second child runs the same kind of loop through `Context::exclusive`
+//! under the exclusive entry points' list, which has no `futex`.
 
 mod sandbox;
 #[path = "sandbox/workload.rs"]
@@ -192,5 +193,82 @@ fn vmm_io_thread_allow_list() {
         };
         std::mem::forget(_idle_w);
         confined(io, filter, io_thread);
+    });
+}
+
+/// The same I/O thread's loop through `Context::exclusive`, under the allow-list of the
+/// exclusive entry points: no `futex` in it, so a lock taken anywhere on the way stops
+/// the child with `SIGSYS`.
+fn exclusive_thread(mut io: Io) {
+    let file = &io.scratch.file;
+    let mut x = io.ctx.exclusive();
+    let mut done = Vec::with_capacity(64);
+    for i in 0..8 {
+        x.submit(Op::write(file, vec![i as u8; BLOCK], (i * BLOCK) as u64))
+            .map_err(|r| r.error)
+            .expect("exclusive submit");
+    }
+    let mut batch: VecDeque<Op<Vec<u8>>> = (8..16)
+        .map(|i| Op::write(file, vec![i as u8; BLOCK], (i * BLOCK) as u64))
+        .collect();
+    let mut tokens = Vec::with_capacity(16);
+    let s = x.submit_batch(&mut batch, &mut tokens);
+    assert_eq!((s.accepted, s.error), (8, None));
+    let mut got = 0;
+    while got < 16 {
+        got += x
+            .reap(1, 16, Some(WAIT), &mut done)
+            .expect("exclusive reap with a timeout");
+    }
+    assert!(done.iter().all(|c| c.result() == Ok(BLOCK as u64)));
+    assert_eq!(x.reap_ready(&mut done), Ok(0));
+    assert_eq!(x.reap(1, 16, None, &mut done), Ok(0), "nothing in flight");
+    // A wait that blocks in io_getevents without a timeout, then one that expires.
+    done.clear();
+    for i in 0..4 {
+        x.submit(Op::read(file, vec![0; BLOCK], (i * BLOCK) as u64))
+            .map_err(|r| r.error)
+            .expect("exclusive submit read");
+    }
+    assert_eq!(x.reap(4, 4, None, &mut done), Ok(4));
+    for c in done.drain(..) {
+        let buf = c.into_buf().unwrap();
+        assert!(buf.iter().all(|&b| b == buf[0]) && (buf[0] as usize) < 4);
+    }
+    x.submit(Op::poll(&io.idle, PollFlags::IN))
+        .map_err(|r| r.error)
+        .expect("submit idle poll");
+    assert_eq!(
+        x.reap(1, 1, Some(Duration::from_millis(20)), &mut done),
+        Ok(0)
+    );
+    drop(io);
+    println!("the exclusive I/O thread ran without a futex");
+}
+
+#[test]
+fn exclusive_io_thread_needs_no_futex() {
+    in_child("exclusive_io_thread_needs_no_futex", || {
+        let names = [
+            "Context::exclusive",
+            "Exclusive::submit",
+            "Exclusive::submit_batch",
+            "Exclusive::reap",
+            "Exclusive::reap_ready",
+            "drop(Context)",
+        ];
+        let calls = syscalls::allow_list(&names).expect("the exclusive entry points");
+        assert!(!calls.contains(&Syscall::Futex), "{calls:?}");
+        let filter = Filter::allow_only(&allow_numbers(&calls));
+        let (idle, idle_w) = rustix::pipe::pipe().unwrap();
+        std::mem::forget(idle_w);
+        let io = Io {
+            ctx: Context::new(64).expect("Context::new"),
+            scratch: Scratch::new("exclusive"),
+            kick: Arc::new(EventFd::new().unwrap()),
+            armed: Arc::new(AtomicBool::new(false)),
+            idle,
+        };
+        confined(io, filter, exclusive_thread);
     });
 }
