@@ -230,8 +230,8 @@ fn run() -> Result<bool, Box<dyn Error>> {
         .round_up(usize::try_from(len)?)
         .ok_or("the source is too large")? as u64;
     dst.set_len(padded)?;
-    let ctx = Context::<AlignedBuf>::new(args.qd as u32)?;
-    copy(&ctx, &src, &dst, len, bs, args.qd, align)?;
+    let mut ctx = Context::<AlignedBuf>::new(args.qd as u32)?;
+    copy(&mut ctx, &src, &dst, len, bs, args.qd, align)?;
     // Trim the rounded-up tail, then flush data and size.
     dst.set_len(len)?;
     let token = ctx.submit(Op::fsync(&dst)).map_err(|r| r.error)?;
@@ -355,9 +355,11 @@ impl Copier<'_> {
     }
 }
 
-/// Copies `len` bytes with at most `qd` blocks of `bs` bytes in flight.
+/// Copies `len` bytes with at most `qd` blocks of `bs` bytes in flight. This thread is
+/// the context's only user, so it submits and reaps through `Context::exclusive`: no
+/// locks.
 fn copy(
-    ctx: &Context<AlignedBuf>,
+    ctx: &mut Context<AlignedBuf>,
     src: &File,
     dst: &File,
     len: u64,
@@ -381,6 +383,7 @@ fn copy(
         }
         copier.read_next(slot, None)?;
     }
+    let mut ctx = ctx.exclusive();
     let mut tokens = Vec::new();
     let mut done = Vec::new();
     let mut in_flight = 0;
