@@ -149,8 +149,16 @@ impl<R: Reactor> Reactor for Relay<R> {
                 return Poll::Ready(Err(e));
             }
             match self.inner.poll_read(cx, &mut || self.wake.drain()) {
-                // The poll fired (perhaps an earlier one): look at the eventfd again.
-                Poll::Ready(Ok(_)) => {}
+                // The poll fired (perhaps an earlier one), and this task took its
+                // signal: other tasks may be waiting on the inner reactor for that very
+                // signal (on a multi-threaded runtime, one that armed before the poll
+                // fired). Leave a poll in flight for them before looking at the eventfd
+                // again; it fires at once if the eventfd is still readable.
+                Poll::Ready(Ok(_)) => {
+                    if let Err(e) = self.arm() {
+                        return Poll::Ready(Err(e));
+                    }
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }
@@ -294,6 +302,61 @@ mod tests {
             Poll::Ready(Ok(1)) => {}
             Poll::Pending => assert!(readable(&relay.inner.fd, 5_000)),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_task_that_takes_the_relays_signal_leaves_a_poll_behind() {
+        // Task A waits; a completion fires the relay's poll; task B, which found the
+        // eventfd empty just before, takes that poll's signal (draining the relay's own
+        // eventfd) and the count. A still waits, on the inner reactor: the next
+        // completion must reach it, so B must not leave the relay without a poll in
+        // flight (a hang on a multi-threaded runtime, where A and B run at once).
+        let completions = EventFd::new().unwrap();
+        let relay = Relay::<Kept>::register(completions.as_fd().try_clone_to_owned().unwrap())
+            .expect("IOCB_CMD_POLL (Linux 4.18)");
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut cx = TaskContext::from_waker(&waker);
+        let empty = || Err(io::ErrorKind::WouldBlock.into());
+        assert!(
+            relay.poll_read(&mut cx, &mut { empty }).is_pending(),
+            "A waits"
+        );
+        for round in 1..=3 {
+            completions.write(1).unwrap();
+            assert!(
+                readable(&relay.inner.fd, 5_000),
+                "round {round}: the relay did not fire"
+            );
+            let mut first = true;
+            let mut b_reads = || {
+                if std::mem::take(&mut first) {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    completions.drain()
+                }
+            };
+            match relay.poll_read(&mut cx, &mut b_reads) {
+                Poll::Ready(Ok(1)) => {}
+                other => panic!("round {round}: B: {other:?}"),
+            }
+            // The next completion must reach A's reactor: through a signal B left on the
+            // relay's eventfd, or a poll B left in flight.
+            completions.write(1).unwrap();
+            assert!(
+                readable(&relay.inner.fd, 2_000),
+                "round {round}: a completion after B took the relay's signal went unheard"
+            );
+            // A is woken, drains, finds the count, and waits again.
+            let mut a_reads = || completions.drain();
+            match relay.poll_read(&mut cx, &mut a_reads) {
+                Poll::Ready(Ok(1)) => {}
+                other => panic!("round {round}: A: {other:?}"),
+            }
+            assert!(
+                relay.poll_read(&mut cx, &mut { empty }).is_pending(),
+                "A waits again"
+            );
         }
     }
 }
