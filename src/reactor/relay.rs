@@ -14,6 +14,12 @@
 //! one the inner reactor watches. A busy context, whose futures find their completions
 //! without waiting, signals nothing but the bare eventfd; a waiting one pays two more
 //! system calls per wait (submitting the poll, draining the second eventfd).
+//!
+//! No wake-up is lost: whenever a task leaves the relay, a poll is in flight or the
+//! second eventfd holds a signal for the inner reactor. A task arms the poll before it
+//! waits on the inner reactor, and a task that takes a fired poll's signal (drains the
+//! second eventfd) arms a new one before it goes on, for the tasks that may be waiting
+//! for that signal on other threads.
 
 use super::Reactor;
 use crate::context::Context;
