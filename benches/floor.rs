@@ -168,53 +168,36 @@ trait Owning<'f> {
     ) -> Result<usize, String>;
 }
 
-impl<'f> Owning<'f> for &Context<AlignedBuf> {
-    #[inline(always)]
-    fn submit(&mut self, op: Op<'f, AlignedBuf>) -> Result<Token, String> {
-        Context::submit(self, op).map_err(|r| format!("io_submit: {}", r.error))
-    }
-    #[inline(always)]
-    fn submit_batch(
-        &mut self,
-        ops: &mut VecDeque<Op<'f, AlignedBuf>>,
-        tokens: &mut Vec<Token>,
-    ) -> Submitted {
-        Context::submit_batch(self, ops, tokens)
-    }
-    #[inline(always)]
-    fn reap(
-        &mut self,
-        min: usize,
-        max: usize,
-        done: &mut Vec<Completion<AlignedBuf>>,
-    ) -> Result<usize, String> {
-        Context::reap(self, min, max, None, done).map_err(|e| format!("reap: {e}"))
-    }
+/// `Owning` for a type whose inherent methods of those names do the work (`$via`).
+macro_rules! owning_through {
+    ($ty:ty, $via:ident) => {
+        impl<'f> Owning<'f> for $ty {
+            #[inline(always)]
+            fn submit(&mut self, op: Op<'f, AlignedBuf>) -> Result<Token, String> {
+                $via::submit(self, op).map_err(|r| format!("io_submit: {}", r.error))
+            }
+            #[inline(always)]
+            fn submit_batch(
+                &mut self,
+                ops: &mut VecDeque<Op<'f, AlignedBuf>>,
+                tokens: &mut Vec<Token>,
+            ) -> Submitted {
+                $via::submit_batch(self, ops, tokens)
+            }
+            #[inline(always)]
+            fn reap(
+                &mut self,
+                min: usize,
+                max: usize,
+                done: &mut Vec<Completion<AlignedBuf>>,
+            ) -> Result<usize, String> {
+                $via::reap(self, min, max, None, done).map_err(|e| format!("reap: {e}"))
+            }
+        }
+    };
 }
-
-impl<'f> Owning<'f> for Exclusive<'_, AlignedBuf> {
-    #[inline(always)]
-    fn submit(&mut self, op: Op<'f, AlignedBuf>) -> Result<Token, String> {
-        Exclusive::submit(self, op).map_err(|r| format!("io_submit: {}", r.error))
-    }
-    #[inline(always)]
-    fn submit_batch(
-        &mut self,
-        ops: &mut VecDeque<Op<'f, AlignedBuf>>,
-        tokens: &mut Vec<Token>,
-    ) -> Submitted {
-        Exclusive::submit_batch(self, ops, tokens)
-    }
-    #[inline(always)]
-    fn reap(
-        &mut self,
-        min: usize,
-        max: usize,
-        done: &mut Vec<Completion<AlignedBuf>>,
-    ) -> Result<usize, String> {
-        Exclusive::reap(self, min, max, None, done).map_err(|e| format!("reap: {e}"))
-    }
-}
+owning_through!(&Context<AlignedBuf>, Context);
+owning_through!(Exclusive<'_, AlignedBuf>, Exclusive);
 
 fn owning(a: &Args, file: &File, run: &mut Run, exclusive: bool) -> Result<(), String> {
     let mut ctx = Context::<AlignedBuf>::with_options(a.qd as u32, options(a.reap))
