@@ -191,11 +191,14 @@ struct TableSink<'a, 'c, B: IoBuf, const X: bool> {
 }
 
 impl<'c, B: IoBuf, const X: bool> TableSink<'_, 'c, B, X> {
-    /// The slot table, locked unless `X`.
+    /// `ctx`'s slot table, locked unless `X`.
+    ///
+    /// # Safety
+    /// `ctx` is the sink's own context, reached from one of the sink's methods (a sink
+    /// with `X` true lives only inside an exclusive call, see the type's docs).
     #[inline]
-    fn table(ctx: &'c Context<B>) -> Guard<'c, B, X> {
-        // SAFETY: called only by a sink's methods, and a sink with `X` true lives only
-        // inside an exclusive call (above).
+    unsafe fn table(ctx: &'c Context<B>) -> Guard<'c, B, X> {
+        // SAFETY: the caller's promise, passed on.
         unsafe { ctx.table.lock_as::<X>() }
     }
 }
@@ -207,7 +210,8 @@ impl<B: IoBuf, const X: bool> Sink for TableSink<'_, '_, B, X> {
             return 0;
         }
         let before = self.done.len();
-        let mut table = Self::table(self.ctx);
+        // SAFETY: this sink's own context, from its method.
+        let mut table = unsafe { Self::table(self.ctx) };
         for event in events {
             table.complete_into(event, self.done);
         }
@@ -225,7 +229,8 @@ impl<B: IoBuf, const X: bool> Sink for TableSink<'_, '_, B, X> {
         // Locked at the first event: an empty ring costs no lock.
         let mut table = None;
         ring.reap_each(max, |event| {
-            let table = table.get_or_insert_with(|| Self::table(ctx));
+            // SAFETY: this sink's own context, from its method.
+            let table = table.get_or_insert_with(|| unsafe { Self::table(ctx) });
             table.complete_into(&event, done);
         })?;
         drop(table);
