@@ -11,7 +11,10 @@
 //! `exclusive` (the same through [`Exclusive`]: the context held by `&mut`, no locks),
 //! `fixed` ([`FixedContext`]: a slot per request, only the offset set per round),
 //! `async` ([`AsyncContext`]: a future per request, polled by a minimal executor that
-//! blocks in `poll(2)` on the eventfd when no future was woken) and, built with
+//! blocks in `poll(2)` on the eventfd when no future was woken), `driven` (the same
+//! futures on a context of [`Driven`]: no eventfd, and the executor parks in
+//! [`AsyncContext::park`] when no future was woken, as a thread-per-core runtime's idle
+//! loop does) and, built with
 //! `--features tokio`, `tokio` (the same futures in one task of tokio's current-thread
 //! runtime, which waits through its reactor) and `tokio-relay` (the same through
 //! [`rawaio::reactor::Relay`], which keeps the completions' eventfd out of epoll). reap (owning and fixed only):
@@ -20,7 +23,7 @@
 //! `ios > 0` stops after that many I/Os, for instruction counts that do not depend on
 //! time.
 
-use rawaio::reactor::Reactor;
+use rawaio::reactor::{Driven, Reactor};
 use rawaio::{
     AlignedBuf, AsyncContext, Completion, Context, Exclusive, FixedContext, FixedSlot, Op,
     OpFuture, Options, Submitted, Token,
@@ -61,8 +64,7 @@ fn parse() -> Result<Args, String> {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let usage =
-        "usage: floor owning|fixed TARGET [qd] [batch] [bs] [seconds] [ring|spin|getevents] [ios]";
+    let usage = "usage: floor owning|exclusive|fixed|async|driven|tokio|tokio-relay TARGET [qd] [batch] [bs] [seconds] [ring|spin|getevents] [ios]";
     let [kind, target, rest @ ..] = &args[..] else {
         return Err(usage.into());
     };
@@ -513,6 +515,25 @@ fn async_minimal(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
     }
 }
 
+/// The minimal executor on a context of [`Driven`]: when no future was woken, it parks
+/// in the context, which delivers completions (waking their futures).
+fn async_driven(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
+    let ctx = AsyncContext::<Driven, AlignedBuf>::new(a.qd as u32)
+        .map_err(|e| format!("io_setup: {e}"))?;
+    let mut l = AsyncLoop::new(a, ctx)?;
+    let mut rng = Rng(SEED);
+    loop {
+        l.submit(a, file, &mut rng, run.blocks)?;
+        let n = l.poll_woken(run.bs)?;
+        if n == 0 && l.woken.flags.iter().all(|f| !f.load(Ordering::Relaxed)) {
+            l.ctx.park(None).map_err(|e| format!("park: {e}"))?;
+        }
+        if !run.round(n) {
+            return Ok(());
+        }
+    }
+}
+
 /// Resolves once a slot's future has been woken, leaving the task's waker meanwhile.
 #[cfg(feature = "tokio")]
 struct AnyWoken<'a>(&'a Woken);
@@ -624,10 +645,11 @@ fn main() -> ExitCode {
         "exclusive" => owning(&a, &file, &mut run, true),
         "fixed" => fixed(&a, &file, &mut run),
         "async" => async_minimal(&a, &file, &mut run),
+        "driven" => async_driven(&a, &file, &mut run),
         "tokio" => tokio_path(&a, &file, &mut run, false),
         "tokio-relay" => tokio_path(&a, &file, &mut run, true),
         other => Err(format!(
-            "unknown path kind {other:?}: owning, exclusive, fixed, async, tokio or tokio-relay"
+            "unknown path kind {other:?}: owning, exclusive, fixed, async, driven, tokio or tokio-relay"
         )),
     };
     let secs = run.start.elapsed().as_secs_f64();

@@ -20,6 +20,11 @@
 //! wait to the runtime. Worth it at high queue depth, where most completions arrive while
 //! the task is busy; it costs two system calls per wait.
 //!
+//! [`Driven`] is no reactor at all, for executors that own their idle loop (a
+//! thread-per-core runtime, as Seastar's): no eventfd is signalled, and the executor
+//! blocks in [`AsyncContext::park`](crate::AsyncContext::park) (`io_getevents`) when it
+//! has nothing else to do. The kernel's work per completion is then the least there is.
+//!
 //! [`Preemption`] is a building block for such runtimes: a "time slice over" flag read
 //! from a second AIO context's completion ring, without a system call.
 
@@ -29,11 +34,13 @@ use std::task::{Context, Poll};
 
 #[cfg(feature = "async-io")]
 mod async_io;
+mod driven;
 mod preempt;
 mod relay;
 #[cfg(feature = "tokio")]
 mod tokio;
 
+pub use self::driven::Driven;
 pub use self::preempt::Preemption;
 pub use self::relay::Relay;
 
@@ -95,6 +102,15 @@ pub use self::tokio::Tokio;
 /// }
 /// ```
 pub trait Reactor: Send + Sync + Sized + 'static {
+    /// Whether the reactor watches the context's eventfd, which the kernel then signals
+    /// at every completion (`IOCB_FLAG_RESFD`). `true` for every reactor but
+    /// [`Driven`], whose program delivers completions itself by calling
+    /// [`AsyncContext::park`](crate::AsyncContext::park): a context for a reactor that
+    /// sets this to `false` has no eventfd, submits its requests without
+    /// `IOCB_FLAG_RESFD`, never calls [`poll_read`](Self::poll_read), and hands
+    /// [`register`](Self::register) an eventfd that nothing signals.
+    const WATCHES_EVENTFD: bool = true;
+
     /// Registers `eventfd` (a non-blocking, close-on-exec duplicate of the context's
     /// eventfd, which the reactor now owns) with the reactor.
     ///

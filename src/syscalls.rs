@@ -269,8 +269,9 @@ pub enum When {
     /// page that tells a `fork` child (`munmap` only when `madvise` fails or another
     /// thread was first).
     FirstInProcess,
-    /// Only for a context created with an eventfd ([`Options::eventfd`]; always for
-    /// [`AsyncContext`](crate::AsyncContext)).
+    /// Only for a context created with an eventfd ([`Options::eventfd`]; for an
+    /// [`AsyncContext`](crate::AsyncContext), whenever its reactor watches one: see
+    /// [`WatchingReactor`](Self::WatchingReactor)).
     ///
     /// [`Options::eventfd`]: crate::Options::eventfd
     WithEventfd,
@@ -298,6 +299,9 @@ pub enum When {
     /// Only when `io_setup` answered `EAGAIN`: `/proc/sys/fs/aio-max-nr` and `aio-nr` are
     /// read to explain the spent budget.
     BudgetSpent,
+    /// Only for an [`AsyncContext`](crate::AsyncContext) whose reactor watches the
+    /// context's eventfd: every reactor but [`Driven`](crate::reactor::Driven).
+    WatchingReactor,
 }
 
 impl When {
@@ -321,6 +325,7 @@ impl When {
             Self::OwnedDescriptor => "owned descriptor",
             Self::Refused => "refused NOWAIT",
             Self::BudgetSpent => "budget spent",
+            Self::WatchingReactor => "eventfd reactor",
         }
     }
 
@@ -632,11 +637,12 @@ pub static RUST: &[EntryPoint] = &[
                 MARKER[1],
                 MARKER[2],
                 always(S::Eventfd2),
-                always(S::Fcntl),
+                call(S::Fcntl, W::WatchingReactor),
                 call(S::Close, W::OnFailure),
             ],
         ),
-        "and the reactor's registration of the eventfd",
+        "and the reactor's registration of the eventfd (for reactor::Driven, whose context \
+         has no eventfd, a new one that nothing signals, kept until the context goes)",
     ),
     noted(
         rust(
@@ -709,11 +715,26 @@ pub static RUST: &[EntryPoint] = &[
             &[
                 always(S::Read),
                 call(S::IoGetevents, W::ToWait),
+                call(S::IoSubmit, W::Refused),
                 call(S::IoCancel, W::PollRequests),
                 CONTENDED,
             ],
         ),
         "and the reactor's wait",
+    ),
+    noted(
+        rust(
+            "AsyncContext::park",
+            &[
+                call(S::IoGetevents, W::ToWait),
+                CLOCK,
+                call(S::IoSubmit, W::Refused),
+                call(S::IoCancel, W::PollRequests),
+                CONTENDED,
+            ],
+        ),
+        "the idle loop's wait of an executor on reactor::Driven; a refused request whose \
+         file became ready is resubmitted by whoever reaps the readiness poll's completion",
     ),
     rust(
         "OpFuture::cancel, drop(OpFuture)",

@@ -9,6 +9,7 @@ use crate::slots::lock::LockGuard;
 use rustix::io::Errno;
 use std::io;
 use std::task::{self, Poll, Waker};
+use std::time::Duration;
 
 /// How many times in a row a future polled for its task reaps and finds the eventfd
 /// readable again before it yields to the task's other work.
@@ -275,6 +276,32 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 }
             }
         }
+    }
+
+    /// [`AsyncContext::park`](super::AsyncContext::park): waits for a completion in the
+    /// kernel (the reaper held), then delivers what is ready under the waiters' lock,
+    /// taken before the slot table as in every other reap.
+    pub(super) fn park(&self, timeout: Option<Duration>) -> io::Result<usize> {
+        let counts = &self.shared.counts;
+        let (result, held) = self.ctx.wait_each(
+            timeout,
+            || {
+                let mut st = self.shared.lock();
+                let after = std::mem::replace(&mut st.spare, After::new());
+                (st, after)
+            },
+            |(st, after), completion| st.deliver(completion, None, counts, after),
+        );
+        if let Some((mut st, mut after)) = held {
+            st.flush_freed(counts, &mut after);
+            let needs_arming = st.needs_arming();
+            self.end_reap(st, after);
+            if needs_arming {
+                // An eventfd context: the reactor's wake-up may have gone unused.
+                self.arm();
+            }
+        }
+        result.map_err(io::Error::from)
     }
 
     /// Arms the reactor (for tasks left waiting by one that finishes or goes).

@@ -14,6 +14,12 @@
 //! when the eventfd becomes readable, that waker wakes one waiting task, which reaps and
 //! delivers for everyone.
 //!
+//! A context of the [`Driven`](crate::reactor::Driven) reactor has no eventfd: its
+//! requests go without `IOCB_FLAG_RESFD`, the context counts as armed for good, and the
+//! program's executor delivers completions by parking in the context
+//! ([`AsyncContext::park`]: `io_getevents` with the reaper held, then the same delivery
+//! under the waiters' lock) when it has nothing to run.
+//!
 //! No wake-up is lost:
 //! - the eventfd is drained (its counter read and reset) before the ring is reaped, and the
 //!   kernel posts an event to the ring before it bumps the eventfd: an event the reap
@@ -114,8 +120,10 @@ use waiters::{Counts, State, Waiters};
 /// buffers are freed.
 ///
 /// `B` is the buffer type, as for [`Context`]. `R` is the reactor: `reactor::Tokio`
-/// (feature `tokio`), `reactor::AsyncIo` (feature `async-io`), or your own
-/// ([`Reactor`]).
+/// (feature `tokio`), `reactor::AsyncIo` (feature `async-io`), your own ([`Reactor`]),
+/// or [`reactor::Driven`](crate::reactor::Driven) for an executor whose idle loop parks
+/// in the context ([`park`](Self::park)): no eventfd, the least kernel work per
+/// completion.
 ///
 /// # Examples
 ///
@@ -233,18 +241,26 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
         register: impl FnOnce(OwnedFd) -> io::Result<R>,
     ) -> io::Result<Self> {
         let options = Options {
-            eventfd: true,
+            eventfd: R::WATCHES_EVENTFD,
             ..Options::default()
         };
         let ctx = Context::with_options(nr_events, options)?;
-        let efd = ctx
-            .eventfd()
-            .ok_or_else(|| io::Error::other("the context has no eventfd"))?;
-        let dup = rustix::io::fcntl_dupfd_cloexec(efd, 0)?;
-        let reactor = register(dup)?;
+        let fd = match ctx.eventfd() {
+            Some(efd) => rustix::io::fcntl_dupfd_cloexec(efd, 0)?,
+            // A reactor that watches none gets one that nothing signals.
+            None => rustix::event::eventfd(
+                0,
+                rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+            )?,
+        };
+        let reactor = register(fd)?;
         let slots = ctx.ring_size() as usize;
+        let mut state = State::new(slots);
+        // Without an eventfd there is no reactor to arm: whoever calls `park` reaps for
+        // the tasks that wait, so the context counts as armed for good.
+        state.armed = !R::WATCHES_EVENTFD;
         let shared = Arc::new(Waiters {
-            state: crate::slots::lock::Lock::new(State::new(slots)),
+            state: crate::slots::lock::Lock::new(state),
             counts: Counts {
                 outstanding: AtomicUsize::new(0),
                 capacity: nr_events as usize,
@@ -279,7 +295,8 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
     /// waits for I/O, and what the kernel refuses is finished elsewhere (the future
     /// resolves the same way). Every request signals the context's eventfd, so a request
     /// with its own [`notify`](Op::notify) eventfd is refused
-    /// ([`InvalidOp::NotifyConflict`](crate::InvalidOp::NotifyConflict)).
+    /// ([`InvalidOp::NotifyConflict`](crate::InvalidOp::NotifyConflict)), unless the
+    /// reactor is [`Driven`](crate::reactor::Driven) (whose context has no eventfd).
     ///
     /// A request that only borrows its descriptor (`&File`) is retried only when the
     /// kernel refuses it inside this call, which is where buffered I/O, pipes and
@@ -455,6 +472,31 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
     #[doc(alias = "io_getevents")]
     pub fn reap_ready(&self) -> io::Result<usize> {
         self.inner.reap(drive::Me::Nobody, None).map(|r| r.count)
+    }
+
+    /// Waits until a completion is ready, for up to `timeout` (for ever when `None`),
+    /// then reaps every ready one and delivers it to its future (waking its task), as
+    /// [`reap_ready`](Self::reap_ready) does; returns how many it reaped (0 when the
+    /// timeout expired). Returns 0 at once when no request is in flight in the kernel,
+    /// so it never waits for a completion that cannot come.
+    ///
+    /// This is what the idle loop of an executor calls for a context of the
+    /// [`Driven`](crate::reactor::Driven) reactor, which watches no eventfd: when no task
+    /// can run, park in the context. It works with any reactor (waiting in
+    /// `io_getevents` rather than in the reactor). A signal does not end the wait early.
+    ///
+    /// Several threads may park at once; one waits in the kernel and the others wait for
+    /// it. Futures polled meanwhile on other threads still find their completions: the
+    /// parked thread delivers what it reaps to them.
+    ///
+    /// # Errors
+    /// `io_getevents`'s (in a `fork` child, `EINVAL`).
+    ///
+    /// # Examples
+    /// See [`Driven`](crate::reactor::Driven).
+    #[doc(alias = "io_getevents")]
+    pub fn park(&self, timeout: Option<std::time::Duration>) -> io::Result<usize> {
+        self.inner.park(timeout)
     }
 
     /// Requests accepted and not yet finished: in the kernel, waiting for readiness, or

@@ -169,6 +169,38 @@ impl<B: IoBuf> Context<B> {
     }
 }
 
+impl<B: IoBuf> Context<B> {
+    /// Waits, for up to `timeout` (for ever when `None`), until at least one completion
+    /// is ready (at once if none is outstanding), then hands every ready one to `f`, in
+    /// ring order, as [`reap_ready_each`](Self::reap_ready_each) does. `lock` runs once,
+    /// at the first completion, before the slot table is locked, and what it returns is
+    /// passed to `f` with each completion and returned at the end (the async layer takes
+    /// its waiters' lock there: its order stays waiters, then slot table). The reaper is
+    /// held throughout, so a concurrent `reap_ready_each` (which only tries for it)
+    /// returns at once. Returns how many `f` received, and `lock`'s value if it ran.
+    pub(crate) fn wait_each<G>(
+        &self,
+        timeout: Option<Duration>,
+        lock: impl FnMut() -> G,
+        f: impl FnMut(&mut G, Completion<B>),
+    ) -> (Result<usize, Errno>, Option<G>) {
+        let mut held = None;
+        let mut reaper = self.kernel.reaper.lock();
+        let mut sink = LockingSink {
+            ctx: self,
+            held: &mut held,
+            lock,
+            f,
+        };
+        let max = self.kernel.ring_nr as usize;
+        let result = self
+            .kernel
+            .reap_held(&mut reaper, 1, max, timeout, None, &mut sink);
+        drop(reaper);
+        (result, held)
+    }
+}
+
 /// Where reaped events go.
 pub(super) trait Sink {
     /// Turns events (from `io_getevents`) into completions; returns how many it
@@ -251,6 +283,64 @@ impl<B: IoBuf, const X: bool> Sink for TableSink<'_, '_, B, X> {
 struct EachSink<'c, B: IoBuf, F> {
     ctx: &'c Context<B>,
     f: F,
+}
+
+/// [`Context::wait_each`]'s sink: as [`EachSink`], with the caller's lock taken (by
+/// `lock`, once) before the slot table at the first completion.
+struct LockingSink<'c, 'h, B: IoBuf, G, L, F> {
+    ctx: &'c Context<B>,
+    held: &'h mut Option<G>,
+    lock: L,
+    f: F,
+}
+
+impl<B: IoBuf, G, L: FnMut() -> G, F: FnMut(&mut G, Completion<B>)> Sink
+    for LockingSink<'_, '_, B, G, L, F>
+{
+    fn deliver(&mut self, events: &[io_event]) -> usize {
+        if events.is_empty() {
+            return 0;
+        }
+        // Before the table: dropped after it.
+        let mut handed = Handed {
+            kernel: &self.ctx.kernel,
+            count: 0,
+        };
+        let held = self.held.get_or_insert_with(&mut self.lock);
+        let mut table = self.ctx.table.lock();
+        for event in events {
+            if let Some(completion) = table.complete(event) {
+                handed.count += 1;
+                (self.f)(held, completion);
+            }
+        }
+        drop(table);
+        handed.count
+    }
+
+    fn deliver_ring(&mut self, ring: &mut Ring, max: usize) -> Result<usize, Corrupt> {
+        let mut handed = Handed {
+            kernel: &self.ctx.kernel,
+            count: 0,
+        };
+        // Both locked at the first event, the caller's first: an empty ring costs none.
+        let mut table = None;
+        let (held, lock, f, ctx) = (&mut *self.held, &mut self.lock, &mut self.f, self.ctx);
+        ring.reap_each(max, |event| {
+            let held = held.get_or_insert_with(&mut *lock);
+            let table = table.get_or_insert_with(|| ctx.table.lock());
+            if let Some(completion) = table.complete(&event) {
+                handed.count += 1;
+                f(held, completion);
+            }
+        })?;
+        drop(table);
+        Ok(handed.count)
+    }
+
+    fn outstanding(&self) -> usize {
+        self.ctx.kernel.outstanding()
+    }
 }
 
 /// Counts the completions handed out, and takes them off the requests in flight when
