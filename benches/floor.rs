@@ -12,9 +12,9 @@
 //! `fixed` ([`FixedContext`]: a slot per request, only the offset set per round),
 //! `async` ([`AsyncContext`]: a future per request, polled by a minimal executor that
 //! blocks in `poll(2)` on the eventfd when no future was woken), `driven` (the same
-//! futures on a context of [`Driven`]: no eventfd, and the executor parks in
-//! [`AsyncContext::park`] when no future was woken, as a thread-per-core runtime's idle
-//! loop does) and, built with
+//! futures in one task of [`AsyncContext::block_on`], rawaio's executor for a context of
+//! [`Driven`]: no eventfd, and the thread parks in the context when the task was not
+//! woken, as a thread-per-core runtime's idle loop does) and, built with
 //! `--features tokio`, `tokio` (the same futures in one task of tokio's current-thread
 //! runtime, which waits through its reactor) and `tokio-relay` (the same through
 //! [`rawaio::reactor::Relay`], which keeps the completions' eventfd out of epoll). reap (owning and fixed only):
@@ -515,18 +515,31 @@ fn async_minimal(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
     }
 }
 
-/// The minimal executor on a context of [`Driven`]: when no future was woken, it parks
-/// in the context, which delivers completions (waking their futures).
+/// The same loop in one task of [`AsyncContext::block_on`], rawaio's executor for a
+/// context of [`Driven`] (no eventfd: when the task is not woken, the thread parks in the
+/// context).
 fn async_driven(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
     let ctx = AsyncContext::<Driven, AlignedBuf>::new(a.qd as u32)
         .map_err(|e| format!("io_setup: {e}"))?;
+    ctx.block_on(async_task(a, file, run, ctx.clone()))
+        .map_err(|e| format!("park: {e}"))?
+}
+
+/// The async loop as one task, for an executor that polls it when a slot's future was
+/// woken ([`AnyWoken`]).
+async fn async_task<R: Reactor>(
+    a: &Args,
+    file: &File,
+    run: &mut Run,
+    ctx: AsyncContext<R, AlignedBuf>,
+) -> Result<(), String> {
     let mut l = AsyncLoop::new(a, ctx)?;
     let mut rng = Rng(SEED);
     loop {
         l.submit(a, file, &mut rng, run.blocks)?;
         let n = l.poll_woken(run.bs)?;
-        if n == 0 && l.woken.flags.iter().all(|f| !f.load(Ordering::Relaxed)) {
-            l.ctx.park(None).map_err(|e| format!("park: {e}"))?;
+        if n == 0 {
+            AnyWoken(&l.woken).await;
         }
         if !run.round(n) {
             return Ok(());
@@ -535,10 +548,8 @@ fn async_driven(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
 }
 
 /// Resolves once a slot's future has been woken, leaving the task's waker meanwhile.
-#[cfg(feature = "tokio")]
 struct AnyWoken<'a>(&'a Woken);
 
-#[cfg(feature = "tokio")]
 impl Future for AnyWoken<'_> {
     type Output = ();
 
@@ -565,18 +576,7 @@ fn async_tokio<R: Reactor>(a: &Args, file: &File, run: &mut Run) -> Result<(), S
     rt.block_on(async {
         let ctx = AsyncContext::<R, AlignedBuf>::new(a.qd as u32)
             .map_err(|e| format!("io_setup: {e}"))?;
-        let mut l = AsyncLoop::new(a, ctx)?;
-        let mut rng = Rng(SEED);
-        loop {
-            l.submit(a, file, &mut rng, run.blocks)?;
-            let n = l.poll_woken(run.bs)?;
-            if n == 0 {
-                AnyWoken(&l.woken).await;
-            }
-            if !run.round(n) {
-                return Ok(());
-            }
-        }
+        async_task(a, file, run, ctx).await
     })
 }
 

@@ -369,3 +369,132 @@ fn writes_then_reads_back() {
     f.read_exact_at(&mut back, 0).unwrap();
     assert_eq!(back, data);
 }
+
+/// A one-shot value set by another thread, whose future wakes through the waker it was
+/// last polled with (nothing of the context's).
+#[derive(Default)]
+struct Oneshot {
+    value: Mutex<(Option<u32>, Option<Waker>)>,
+}
+
+impl Oneshot {
+    fn set(&self, v: u32) {
+        let waker = {
+            let mut g = self.value.lock().unwrap();
+            g.0 = Some(v);
+            g.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn get(self: &Arc<Self>) -> impl Future<Output = u32> + use<> {
+        let this = Arc::clone(self);
+        std::future::poll_fn(move |cx| {
+            let mut g = this.value.lock().unwrap();
+            match g.0 {
+                Some(v) => Poll::Ready(v),
+                None => {
+                    g.1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+    }
+}
+
+#[test]
+fn block_on_runs_reads_to_their_end() {
+    let _watchdog = Watchdog::new(LIMIT, "block_on reads");
+    let files: Vec<TempFile> = (0..24)
+        .map(|i| TempFile::new(Fs::Disk, "driven-block-on", &pattern(i, 1000 + i as usize)))
+        .collect();
+    let opened: Vec<_> = files.iter().map(TempFile::open_ro).collect();
+    let ctx = AsyncContext::<Driven>::new(8).unwrap();
+    let out = ctx
+        .block_on(async {
+            let mut out = Vec::new();
+            for chunk in opened.chunks(8) {
+                let futures: Vec<_> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        ctx.submit(Op::read(f, vec![0u8; 1100], 0))
+                            .map(|fut| (i, fut))
+                    })
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                let (_, futures): (Vec<_>, Vec<_>) = futures.into_iter().unzip();
+                out.extend(join_all(futures).await);
+            }
+            out
+        })
+        .unwrap();
+    for (i, c) in out.into_iter().enumerate() {
+        let c = c.unwrap();
+        assert_eq!(c.result().unwrap(), 1000 + i as u64);
+        assert_eq!(
+            &c.into_buf().unwrap()[..1000 + i],
+            &pattern(i as u64, 1000 + i)[..]
+        );
+    }
+    assert_eq!(ctx.in_flight(), 0, "block_on left its poll request behind");
+}
+
+#[test]
+fn block_on_is_woken_from_another_thread_while_parked() {
+    // Nothing of the context's is in flight but block_on's own poll request: only the
+    // waker, called from another thread, can end the park.
+    let _watchdog = Watchdog::new(LIMIT, "block_on woken from another thread");
+    let ctx = AsyncContext::<Driven>::new(4).unwrap();
+    for round in 0..20u32 {
+        let shot = Arc::new(Oneshot::default());
+        let setter = {
+            let shot = Arc::clone(&shot);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(u64::from(round % 4) * 3));
+                shot.set(round);
+            })
+        };
+        assert_eq!(ctx.block_on(shot.get()).unwrap(), round);
+        setter.join().unwrap();
+    }
+    assert_eq!(ctx.in_flight(), 0);
+}
+
+#[test]
+fn block_on_mixes_completions_and_wakes_from_other_threads() {
+    let _watchdog = Watchdog::new(LIMIT, "block_on with completions and wakes");
+    let data = pattern(21, 16 * 4096);
+    let file = TempFile::new(Fs::Disk, "driven-mixed", &data);
+    let f = file.open_ro();
+    let ctx = AsyncContext::<Driven>::new(8).unwrap();
+    let shot = Arc::new(Oneshot::default());
+    let setter = {
+        let shot = Arc::clone(&shot);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            shot.set(7);
+        })
+    };
+    let (v, reads) = ctx
+        .block_on(async {
+            let mut reads = Vec::new();
+            for i in 0..16u64 {
+                let c = ctx
+                    .submit(Op::read(&f, vec![0u8; 4096], i * 4096))
+                    .unwrap()
+                    .await
+                    .unwrap();
+                reads.push(c.into_buf().unwrap());
+            }
+            (shot.get().await, reads)
+        })
+        .unwrap();
+    assert_eq!(v, 7);
+    for (i, r) in reads.iter().enumerate() {
+        assert_eq!(&r[..], &data[i * 4096..][..4096]);
+    }
+    setter.join().unwrap();
+}
