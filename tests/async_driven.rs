@@ -418,14 +418,8 @@ fn block_on_runs_reads_to_their_end() {
             for chunk in opened.chunks(8) {
                 let futures: Vec<_> = chunk
                     .iter()
-                    .enumerate()
-                    .map(|(i, f)| {
-                        ctx.submit(Op::read(f, vec![0u8; 1100], 0))
-                            .map(|fut| (i, fut))
-                    })
-                    .collect::<Result<_, _>>()
-                    .unwrap();
-                let (_, futures): (Vec<_>, Vec<_>) = futures.into_iter().unzip();
+                    .map(|f| ctx.submit(Op::read(f, vec![0u8; 1100], 0)).unwrap())
+                    .collect();
                 out.extend(join_all(futures).await);
             }
             out
