@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The targets of issue 16, measured side by side: the C loop (benches/c/aio_floor.c)
 # against the same loop over each rawaio path (benches/floor.rs: owning, shared and
-# exclusive, fixed, async on a minimal executor, async on tokio's current-thread runtime)
+# exclusive, fixed, async on a minimal executor, async on tokio's current-thread runtime,
+# async on a Driven context with AsyncContext::block_on)
 # and against aio-bench's engines, at queue depth 128 (batch 32) and 1; and two threads
 # with a context each against one. The cases of a group run back to back, round after round, so that a busy
 # moment of a shared machine slows them alike; each ratio is taken within a round.
@@ -41,6 +42,7 @@ cases=(
     "qd 128, batch 32|async (minimal executor)|c|0.90|$rfloor async $t 128 32 4096 $r ring"
     "qd 128, batch 32|async (tokio current-thread)|c|0.90|$rfloor tokio $t 128 32 4096 $r ring"
     "qd 128, batch 32|async (tokio current-thread, Relay)|c|0.90|$rfloor tokio-relay $t 128 32 4096 $r ring"
+    "qd 128, batch 32|async (Driven, block_on)|c|0.90|$rfloor driven $t 128 32 4096 $r ring"
     "qd 128, batch 32|async (minimal executor)|c, an eventfd per completion|0|-"
     "qd 128, batch 32|async (tokio current-thread)|c, an eventfd per completion|0|-"
     "qd 128, batch 32|async (tokio current-thread)|c, an eventfd in epoll|0|-"

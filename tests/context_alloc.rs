@@ -2,8 +2,9 @@
 //! allocator watches a loop that reuses its queue, token list, completion list and
 //! buffers, with completions reaped from the ring and through `io_getevents`, on the
 //! owning path ([`Context`]), the fixed one ([`FixedContext`]) and the async one
-//! ([`AsyncContext`], its futures polled by a few lines of executor below, directly and
-//! through a [`Relay`], which arms a poll request at every wait).
+//! ([`AsyncContext`], its futures polled by a few lines of executor below, directly,
+//! through a [`Relay`], which arms a poll request at every wait, and on a [`Driven`]
+//! context, parked in at every wait).
 //!
 //! This file holds a single test, so nothing else runs in the process while it counts
 //! (and it counts only on its own thread anyway). Set `RAWAIO_ALLOC_TRACE=1` to print a
@@ -11,7 +12,7 @@
 
 mod support;
 
-use rawaio::reactor::{Reactor, Relay};
+use rawaio::reactor::{Driven, Reactor, Relay};
 use rawaio::{
     AlignedBuf, AsyncContext, Completion, Context, FixedCompletion, FixedContext, FixedSlot, Op,
     OpFuture, Options, Token,
@@ -304,20 +305,39 @@ impl Reactor for Manual {
     }
 }
 
-/// What the loop waits on: [`Manual`] itself, or the one a [`Relay`] hands its signals to.
+/// How the loop waits when no future was woken: on [`Manual`]'s eventfd (itself, or the
+/// one a [`Relay`] hands its signals to), or parked in a [`Driven`] context.
 trait Waits: Reactor {
-    fn manual(&self) -> &Manual;
+    fn wait(ctx: &AsyncContext<Self, AlignedBuf>);
+}
+
+/// Waits for `manual`'s eventfd, then wakes what it holds.
+fn wait_manual(manual: &Manual) {
+    let mut fds = [rustix::event::PollFd::new(
+        &manual.fd,
+        rustix::event::PollFlags::IN,
+    )];
+    let _ = rustix::event::poll(&mut fds, None);
+    if let Some(waker) = manual.waker.lock().unwrap().take() {
+        waker.wake();
+    }
 }
 
 impl Waits for Manual {
-    fn manual(&self) -> &Manual {
-        self
+    fn wait(ctx: &AsyncContext<Self, AlignedBuf>) {
+        wait_manual(ctx.reactor());
     }
 }
 
 impl Waits for Relay<Manual> {
-    fn manual(&self) -> &Manual {
-        self.inner()
+    fn wait(ctx: &AsyncContext<Self, AlignedBuf>) {
+        wait_manual(ctx.reactor().inner());
+    }
+}
+
+impl Waits for Driven {
+    fn wait(ctx: &AsyncContext<Self, AlignedBuf>) {
+        ctx.park(None).unwrap();
     }
 }
 
@@ -393,17 +413,9 @@ impl<R: Waits> AsyncLoop<'_, R> {
                 }
             }
             if !progress && left > 0 {
-                // Nothing woken: wait for the eventfd, then wake what the reactor holds.
+                // Nothing woken: wait (for the eventfd, or in the context).
                 self.waits += 1;
-                let reactor = self.ctx.reactor().manual();
-                let mut fds = [rustix::event::PollFd::new(
-                    &reactor.fd,
-                    rustix::event::PollFlags::IN,
-                )];
-                let _ = rustix::event::poll(&mut fds, None);
-                if let Some(waker) = reactor.waker.lock().unwrap().take() {
-                    waker.wake();
-                }
+                R::wait(&self.ctx);
             }
         }
         // The futures' slots in the vector stay allocated for the next round.
@@ -421,6 +433,11 @@ fn measure_async(_user_space_reaping: bool, f: &File, expected: &[u8]) -> (usize
 /// [`measure_async`] through a [`Relay`], which arms a poll request at every wait.
 fn measure_async_relayed(_: bool, f: &File, expected: &[u8]) -> (usize, usize) {
     measure_async_on::<Relay<Manual>>(f, expected)
+}
+
+/// [`measure_async`] on a [`Driven`] context, parked in when no future was woken.
+fn measure_async_driven(_: bool, f: &File, expected: &[u8]) -> (usize, usize) {
+    measure_async_on::<Driven>(f, expected)
 }
 
 fn measure_async_on<R: Waits>(_: &File, expected: &[u8]) -> (usize, usize) {
@@ -453,7 +470,7 @@ fn measure_async_on<R: Waits>(_: &File, expected: &[u8]) -> (usize, usize) {
     }
     COUNTING.with(|c| c.set(false));
     // On a disk the reads complete after `io_submit`: futures waited and were woken.
-    eprintln!("async: the loop waited for the eventfd {} times", l.waits);
+    eprintln!("async: the loop waited {} times", l.waits);
     (
         ALLOCATIONS.load(Ordering::SeqCst),
         FREES.load(Ordering::SeqCst),
@@ -489,6 +506,7 @@ fn steady_state_submit_and_reap_makes_no_allocation() {
             ("fixed", measure_fixed),
             ("async", measure_async),
             ("async, relayed", measure_async_relayed),
+            ("async, driven", measure_async_driven),
         ] {
             if path.starts_with("async") && !user_space_reaping {
                 // An AsyncContext always reaps from the ring.
