@@ -736,6 +736,25 @@ pub static RUST: &[EntryPoint] = &[
         "the idle loop's wait of an executor on reactor::Driven; a refused request whose \
          file became ready is resubmitted by whoever reaps the readiness poll's completion",
     ),
+    noted(
+        rust(
+            "AsyncContext::block_on",
+            &[
+                always(S::Eventfd2),
+                call(S::IoSubmit, W::ToWait),
+                call(S::IoGetevents, W::ToWait),
+                CLOCK,
+                call(S::Read, W::ToWait),
+                call(S::IoCancel, W::ToWait),
+                always(S::Close),
+                CLOSE_CHECK,
+                CONTENDED,
+            ],
+        ),
+        "and what its future calls; while parked, a poll request on an eventfd of its own \
+         that a waker called from another thread writes (write, on that thread), cancelled \
+         when it returns",
+    ),
     rust(
         "OpFuture::cancel, drop(OpFuture)",
         &[call(S::IoCancel, W::PollRequests), CONTENDED],

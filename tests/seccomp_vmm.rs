@@ -12,15 +12,18 @@
 //! (tests/sandbox), so every call the filter sees is rawaio's (or the thread's own lock
 //! and clock). A call outside the list stops the child with `SIGSYS`, and the failure
 //! names it. A second child runs the same kind of loop through `Context::exclusive`
-//! under the exclusive entry points' list, which has no `futex`.
+//! under the exclusive entry points' list, which has no `futex`. A third runs a
+//! thread-per-core executor's loop: `AsyncContext::<Driven>::block_on`, parking in the
+//! context, woken by a poll another thread completes and by a waker another thread calls.
 
 mod sandbox;
 #[path = "sandbox/workload.rs"]
 mod workload;
 
 use rawaio::eventfd::EventFd;
+use rawaio::reactor::Driven;
 use rawaio::syscalls::{self, Syscall};
-use rawaio::{Context, Op, Options, PollFlags};
+use rawaio::{AsyncContext, AsyncPolicy, Context, Op, Options, PollFlags};
 use sandbox::{Filter, allow_numbers, confined, in_child};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -270,5 +273,139 @@ fn exclusive_io_thread_needs_no_futex() {
             idle,
         };
         confined(io, filter, exclusive_thread);
+    });
+}
+
+/// What the driven I/O thread gets, made outside its filter.
+struct DrivenIo {
+    ctx: AsyncContext<Driven>,
+    scratch: Scratch,
+    /// Written by another thread once the I/O thread waits for it through a poll.
+    kick: Arc<EventFd>,
+    /// Set by another thread, waking the I/O thread's task through its waker.
+    shot: Arc<Shot>,
+    armed: Arc<AtomicBool>,
+}
+
+/// A value another thread sets, whose future wakes through the waker it was polled with.
+#[derive(Default)]
+struct Shot(std::sync::Mutex<(Option<u32>, Option<std::task::Waker>)>);
+
+impl Shot {
+    fn set(&self, v: u32) {
+        let waker = {
+            let mut g = self.0.lock().unwrap();
+            g.0 = Some(v);
+            g.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// A thread-per-core executor's I/O thread: `block_on` on a `Driven` context (no
+/// eventfd), parking in the context, under the allow-list of the entry points it uses.
+fn driven_thread(io: DrivenIo) {
+    let DrivenIo {
+        ctx,
+        scratch,
+        kick,
+        shot,
+        armed,
+    } = io;
+    let file = &scratch.file;
+    let (written, read, polled, got) = ctx
+        .block_on(async {
+            let mut writes = VecDeque::new();
+            for i in 0..16 {
+                writes.push_back(Op::write(file, vec![i as u8; BLOCK], (i * BLOCK) as u64));
+            }
+            let mut futures = Vec::new();
+            let s = ctx.submit_batch(&mut writes, &mut futures);
+            assert_eq!((s.accepted, s.error), (16, None));
+            let mut written = 0;
+            for f in futures {
+                written += f.await.expect("write").result().expect("written");
+            }
+            let mut read = 0;
+            for i in 0..8 {
+                let c = ctx
+                    .submit(Op::read(file, vec![0; BLOCK], (i * BLOCK) as u64))
+                    .map_err(|r| r.error)
+                    .expect("submit read")
+                    .await
+                    .expect("read");
+                let buf = c.into_buf().unwrap();
+                assert!(buf.iter().all(|&b| b == i as u8));
+                read += 1;
+            }
+            // A poll another thread completes: the park ends on its completion.
+            let poll = ctx
+                .submit(Op::poll(&*kick, PollFlags::IN))
+                .map_err(|r| r.error)
+                .expect("submit poll");
+            armed.store(true, Ordering::Release);
+            let polled = poll.await.expect("poll").result().expect("polled");
+            // A waker called from another thread: the park ends on block_on's own poll.
+            let got = std::future::poll_fn(|cx| {
+                let mut g = shot.0.lock().unwrap();
+                match g.0 {
+                    Some(v) => std::task::Poll::Ready(v),
+                    None => {
+                        g.1 = Some(cx.waker().clone());
+                        std::task::Poll::Pending
+                    }
+                }
+            })
+            .await;
+            (written, read, polled, got)
+        })
+        .expect("block_on");
+    assert_eq!((written, read, got), (16 * BLOCK as u64, 8, 7));
+    assert_ne!(polled & u64::from(PollFlags::IN.bits()), 0);
+    drop(ctx);
+    println!("the driven I/O thread ran under its allow-list");
+}
+
+#[test]
+fn driven_io_thread_allow_list() {
+    in_child("driven_io_thread_allow_list", || {
+        let names = [
+            "AsyncContext::block_on",
+            "AsyncContext::submit",
+            "AsyncContext::submit_batch",
+            "OpFuture::poll",
+            "drop(OpFuture)",
+            "drop(AsyncContext)",
+        ];
+        let calls = syscalls::allow_list(&names).expect("the driven entry points");
+        let filter = Filter::allow_only(&allow_numbers(&calls));
+        let ctx = AsyncContext::<Driven>::with_policy(64, AsyncPolicy::as_given())
+            .expect("AsyncContext::with_policy");
+        let kick = Arc::new(EventFd::new().unwrap());
+        let shot = Arc::new(Shot::default());
+        let armed = Arc::new(AtomicBool::new(false));
+        // The other side of both wake-ups, outside the filter.
+        {
+            let (kick, shot, armed) = (Arc::clone(&kick), Arc::clone(&shot), Arc::clone(&armed));
+            std::thread::spawn(move || {
+                while !armed.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                kick.write(1).unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+                shot.set(7);
+            });
+        }
+        let io = DrivenIo {
+            ctx,
+            scratch: Scratch::new("driven"),
+            kick,
+            shot,
+            armed,
+        };
+        confined(io, filter, driven_thread);
     });
 }

@@ -485,9 +485,9 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
     /// can run, park in the context. It works with any reactor (waiting in
     /// `io_getevents` rather than in the reactor). A signal does not end the wait early.
     ///
-    /// Several threads may park at once; one waits in the kernel and the others wait for
-    /// it. Futures polled meanwhile on other threads still find their completions: the
-    /// parked thread delivers what it reaps to them.
+    /// Several threads may park at once: they take turns waiting in the kernel. Futures
+    /// polled meanwhile on other threads still find their completions: the parked thread
+    /// delivers what it reaps to them.
     ///
     /// # Errors
     /// `io_getevents`'s (in a `fork` child, `EINVAL`).

@@ -111,6 +111,9 @@ struct Kick {
     woken: AtomicBool,
     parked: AtomicBool,
     fd: EventFd,
+    /// The executor's thread: a wake-up from it while parked comes from the park's own
+    /// deliveries, which the executor sees when the park returns (no kick needed).
+    owner: std::thread::ThreadId,
 }
 
 impl Wake for Kick {
@@ -122,7 +125,7 @@ impl Wake for Kick {
         // Sequentially consistent, as the parking side: either the parker sees `woken`
         // and does not wait, or this sees `parked` and ends the wait.
         self.woken.store(true, Ordering::SeqCst);
-        if self.parked.load(Ordering::SeqCst) {
+        if self.parked.load(Ordering::SeqCst) && std::thread::current().id() != self.owner {
             // Completes the poll request the parked thread keeps in flight. The only
             // failure is a counter near u64::MAX, which is readable anyway.
             let _ = self.fd.write(1);
@@ -173,6 +176,7 @@ impl<B: IoBuf + 'static> AsyncContext<Driven, B> {
             woken: AtomicBool::new(true),
             parked: AtomicBool::new(false),
             fd: EventFd::new()?,
+            owner: std::thread::current().id(),
         });
         let waker = Waker::from(Arc::clone(&kick));
         let mut cx = Context::from_waker(&waker);

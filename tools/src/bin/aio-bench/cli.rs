@@ -155,15 +155,17 @@ pub enum EngineKind {
     Psync,
     IoUring,
     Async,
+    Driven,
     Fixed,
 }
 
 impl EngineKind {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::Rawaio,
         Self::Psync,
         Self::IoUring,
         Self::Async,
+        Self::Driven,
         Self::Fixed,
     ];
 
@@ -173,6 +175,7 @@ impl EngineKind {
             Self::Psync => "psync",
             Self::IoUring => "io_uring",
             Self::Async => "async",
+            Self::Driven => "driven",
             Self::Fixed => "fixed",
         }
     }
@@ -190,6 +193,8 @@ enum EngineArg {
     IoUring,
     /// rawaio's AsyncContext, one future per request, on a minimal executor
     Async,
+    /// the same on a context of reactor::Driven (no eventfd): the executor parks in it
+    Driven,
     /// rawaio's FixedContext, a slot per queue slot that keeps its iocb and buffer
     Fixed,
     All,
@@ -277,6 +282,7 @@ where
         EngineArg::Psync => vec![EngineKind::Psync],
         EngineArg::IoUring => vec![EngineKind::IoUring],
         EngineArg::Async => vec![EngineKind::Async],
+        EngineArg::Driven => vec![EngineKind::Driven],
         EngineArg::Fixed => vec![EngineKind::Fixed],
         EngineArg::All => EngineKind::ALL.to_vec(),
     }));

@@ -1,5 +1,7 @@
-//! The async engine: rawaio's [`AsyncContext`], one future per request, on a minimal
-//! single-threaded executor.
+//! The async engines: rawaio's [`AsyncContext`], one future per request, on a minimal
+//! single-threaded executor; `async` waits for the context's eventfd in `poll(2)`,
+//! `driven` parks in a context of [`Driven`] (no eventfd), as a thread-per-core runtime's
+//! idle loop does.
 //!
 //! Why a minimal executor rather than tokio: the figure wanted is the cost of rawaio's
 //! async layer itself (a future, a waker and a table entry per request, eventfd
@@ -11,7 +13,7 @@
 use super::{Buf, Slots, TIMEOUT, accepted, wait_readable};
 use crate::engine::{Dir, Engine};
 use crate::target::Target;
-use rawaio::reactor::Reactor;
+use rawaio::reactor::{Driven, Reactor};
 use rawaio::{AsyncContext, Op, OpFuture};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -51,6 +53,50 @@ impl Reactor for PollReactor {
     }
 }
 
+/// How the executor waits when no future was woken.
+pub trait Idle: Reactor {
+    /// Blocks until completions may have come (at most [`TIMEOUT`]) and wakes their
+    /// futures, or says who to wake.
+    fn idle(ctx: &AsyncContext<Self, Buf>) -> Result<Woke, String>;
+}
+
+/// What an [`Idle::idle`] did.
+pub enum Woke {
+    /// The futures to poll were woken.
+    Some,
+    /// Nobody was woken: poll every future in flight.
+    Everyone,
+}
+
+impl Idle for PollReactor {
+    /// Waits for the eventfd, then wakes what the reactor holds.
+    fn idle(ctx: &AsyncContext<Self, Buf>) -> Result<Woke, String> {
+        let efd = ctx.reactor();
+        if !wait_readable(&efd.fd)? {
+            return Err(format!("no completion signalled within {TIMEOUT:?}"));
+        }
+        let waker = efd.waker.lock().unwrap().take();
+        Ok(match waker {
+            Some(waker) => {
+                waker.wake();
+                Woke::Some
+            }
+            None => Woke::Everyone,
+        })
+    }
+}
+
+impl Idle for Driven {
+    /// Parks in the context, which delivers completions (waking their futures).
+    fn idle(ctx: &AsyncContext<Self, Buf>) -> Result<Woke, String> {
+        match ctx.park(Some(TIMEOUT)) {
+            Ok(0) => Err(format!("no completion within {TIMEOUT:?}")),
+            Ok(_) => Ok(Woke::Some),
+            Err(e) => Err(format!("parking: {e}")),
+        }
+    }
+}
+
 /// Slots whose futures were woken, to poll next.
 type Woken = Arc<Mutex<Vec<usize>>>;
 
@@ -71,21 +117,21 @@ impl Wake for SlotWaker {
 }
 
 /// An [`AsyncContext`] with one owned buffer and one future per slot.
-pub struct AsyncEngine<'f> {
-    ctx: AsyncContext<PollReactor, Buf>,
+pub struct AsyncEngine<'f, R: Idle> {
+    ctx: AsyncContext<R, Buf>,
     slots: Slots<'f>,
     queue: VecDeque<Op<'f, Buf>>,
     /// The slots of `queue`'s requests, in order.
     queued: VecDeque<usize>,
-    futures: Vec<Option<OpFuture<PollReactor, Buf>>>,
-    submitted: Vec<OpFuture<PollReactor, Buf>>,
+    futures: Vec<Option<OpFuture<R, Buf>>>,
+    submitted: Vec<OpFuture<R, Buf>>,
     wakers: Vec<Waker>,
     woken: Woken,
     /// The slots being polled (swapped with `woken`'s list).
     polling: Vec<usize>,
 }
 
-impl<'f> AsyncEngine<'f> {
+impl<'f, R: Idle> AsyncEngine<'f, R> {
     pub fn new(target: &'f Target, qd: usize, bs: usize) -> Result<Self, String> {
         let ctx = AsyncContext::new(qd as u32).map_err(|e| format!("io_setup({qd}): {e}"))?;
         let woken: Woken = Arc::new(Mutex::new(Vec::with_capacity(qd)));
@@ -108,26 +154,17 @@ impl<'f> AsyncEngine<'f> {
         })
     }
 
-    /// Blocks until the eventfd is readable (or [`TIMEOUT`]), then wakes what the reactor
-    /// holds; if it holds nothing, every future in flight is polled.
+    /// Waits ([`Idle::idle`]); if nobody was woken, every future in flight is polled.
     fn wait(&mut self) -> Result<(), String> {
-        let efd = self.ctx.reactor();
-        if !wait_readable(&efd.fd)? {
-            return Err(format!("no completion signalled within {TIMEOUT:?}"));
-        }
-        let waker = efd.waker.lock().unwrap().take();
-        match waker {
-            Some(waker) => waker.wake(),
-            None => {
-                let mut woken = self.woken.lock().unwrap();
-                woken.extend((0..self.futures.len()).filter(|&s| self.futures[s].is_some()));
-            }
+        if let Woke::Everyone = R::idle(&self.ctx)? {
+            let mut woken = self.woken.lock().unwrap();
+            woken.extend((0..self.futures.len()).filter(|&s| self.futures[s].is_some()));
         }
         Ok(())
     }
 }
 
-impl Engine for AsyncEngine<'_> {
+impl<R: Idle> Engine for AsyncEngine<'_, R> {
     fn depth(&self) -> usize {
         self.slots.depth()
     }

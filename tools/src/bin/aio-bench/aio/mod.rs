@@ -8,7 +8,7 @@ mod async_engine;
 mod context;
 mod fixed;
 
-pub use async_engine::AsyncEngine;
+pub use async_engine::{AsyncEngine, PollReactor};
 pub use context::RawaioEngine;
 pub use fixed::FixedEngine;
 
