@@ -2,7 +2,8 @@
 //! parks in the context (`AsyncContext::park`, `io_getevents`), as a thread-per-core
 //! runtime's does. Reads at depth, direct I/O, a park that times out, a poll request that
 //! ends a park, a refused request finished through the ring, futures dropped before their
-//! completions, and futures polled on other threads while one thread parks.
+//! completions, futures polled on other threads while one thread parks, `block_on`, and a
+//! `fork` child's park.
 
 mod async_support;
 mod support;
@@ -491,4 +492,55 @@ fn block_on_mixes_completions_and_wakes_from_other_threads() {
         assert_eq!(&r[..], &data[i * 4096..][..4096]);
     }
     setter.join().unwrap();
+}
+
+#[test]
+fn a_fork_child_cannot_park_in_its_parents_context() {
+    // The child's park fails (the kernel refuses the context there) instead of waiting or
+    // taking the parent's completion; the parent's park then delivers it, once.
+    let _watchdog = Watchdog::new(LIMIT, "park in a fork child");
+    let ctx = AsyncContext::<Driven>::new(4).unwrap();
+    let (r, w) = support::pipe();
+    let mut poll = pin!(ctx.submit(Op::poll(&r, PollFlags::IN)).unwrap());
+    let woken = Arc::new(Flag(AtomicBool::new(false)));
+    let waker = Waker::from(Arc::clone(&woken));
+    let mut cx = Context::from_waker(&waker);
+    assert!(poll.as_mut().poll(&mut cx).is_pending());
+    support::write_byte(&w);
+    let deadline = Instant::now() + LIMIT;
+    // The completion is in the ring, not yet delivered (nobody has reaped).
+    std::thread::sleep(Duration::from_millis(20));
+
+    // SAFETY: the child only parks (system calls, no allocation: the error is an errno)
+    // and leaves with `_exit`; the context's locks are taken only by this thread.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = match ctx.park(None) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => 0,
+            Err(_) => 1,
+            Ok(_) => 2,
+        };
+        // SAFETY: ends the child at once, running no destructors.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    loop {
+        // SAFETY: `pid` is our child; `status` is writable.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the fork child hung in park");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(libc::WIFEXITED(status), "child status {status:#x}");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "the child's park did not fail with EINVAL"
+    );
+    assert_eq!(ctx.park(Some(Duration::from_secs(5))).unwrap(), 1);
+    assert!(woken.0.load(Ordering::Acquire));
+    assert!(matches!(poll.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
 }
