@@ -142,7 +142,8 @@ async fn read_all(
             Poll::Pending
         })
         .await;
-        in_flight.swap_remove(at);
+        // Resolved: dropping it frees nothing the kernel still uses.
+        drop(in_flight.swap_remove(at));
         let c = c.map_err(|e| format!("read: {e}"))?;
         if c.result() != Ok(BLOCK as u64) {
             return Err(format!("block {i}: {:?}", c.result()));
