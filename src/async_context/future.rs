@@ -111,15 +111,17 @@ impl<R: Reactor, B: IoBuf + 'static> Future for OpFuture<R, B> {
         // The usual case when many requests are in flight: its completion has come (one
         // hold of the lock, nothing else).
         let mut st = inner.shared.lock();
-        if let Some(completion) = st.claim_inline(token) {
+        if st.done_in_slot(token) {
             let needs_arming = st.needs_arming();
-            drop(st);
-            this.live = false;
-            if needs_arming {
-                // The reactor's last wake-up may have gone to this task.
-                inner.arm();
+            if let Some(ready) = st.take_in_slot(token, |c| Poll::Ready(Ok(c))) {
+                drop(st);
+                this.live = false;
+                if needs_arming {
+                    // The reactor's last wake-up may have gone to this task.
+                    inner.arm();
+                }
+                return ready;
             }
-            return Poll::Ready(Ok(completion));
         }
         match inner.poll_missing(st, token, cx.waker()) {
             Ok(Some(completion)) => {

@@ -554,6 +554,36 @@ impl<B> State<B> {
         self.claim_inline(token)
     }
 
+    /// Whether `token`'s completion waits in its slot's entry (where
+    /// [`claim_inline`](Self::claim_inline) finds it first).
+    #[inline(always)]
+    pub(super) fn done_in_slot(&self, token: Token) -> bool {
+        matches!(
+            self.entries.get(token.index as usize),
+            Some(Entry::Done(c)) if c.token() == token
+        )
+    }
+
+    /// Takes `token`'s completion from its slot's entry, which
+    /// [`done_in_slot`](Self::done_in_slot) found there, as `wrap` makes it (the
+    /// future's poll builds its output in one move).
+    #[inline(always)]
+    pub(super) fn take_in_slot<T>(
+        &mut self,
+        token: Token,
+        wrap: impl FnOnce(Completion<B>) -> T,
+    ) -> Option<T> {
+        let entry = self.entries.get_mut(token.index as usize)?;
+        match std::mem::replace(entry, Entry::Vacant) {
+            Entry::Done(c) => Some(wrap(c)),
+            other => {
+                // Not what `done_in_slot` saw: put it back.
+                std::mem::forget(std::mem::replace(entry, other));
+                None
+            }
+        }
+    }
+
     /// [`claim`](Self::claim), inlined (for the future's poll, where it is the usual
     /// path).
     #[inline(always)]
