@@ -544,3 +544,34 @@ fn a_fork_child_cannot_park_in_its_parents_context() {
     assert!(woken.0.load(Ordering::Acquire));
     assert!(matches!(poll.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
 }
+
+#[test]
+fn park_delivers_on_a_context_whose_reactor_watches_the_eventfd() {
+    // `park` is not only for `Driven`: on an eventfd context it waits in io_getevents
+    // just the same, and the futures find what it delivered.
+    let _watchdog = Watchdog::new(LIMIT, "park on an eventfd context");
+    let data = pattern(31, 8 * 4096);
+    // On the disk, with O_DIRECT: the reads complete after io_submit returns.
+    let file = TempFile::new(Fs::Disk, "driven-eventfd-park", &data);
+    file.open_rw().sync_all().unwrap();
+    let f = file.open_direct();
+    let ctx = AsyncContext::<Watching, AlignedBuf>::new(8).unwrap();
+    let mut futures: Vec<_> = (0..8)
+        .map(|i| ctx.submit(Op::read(&f, aligned_zeroed(4096), i * 4096)).unwrap())
+        .collect();
+    let waiting = ctx.in_flight();
+    let deadline = Instant::now() + LIMIT;
+    let mut parked = 0;
+    while ctx.in_flight() > 0 {
+        assert!(Instant::now() < deadline, "park never delivered");
+        parked += ctx.park(Some(Duration::from_millis(100))).unwrap();
+    }
+    assert_eq!(parked, waiting, "park reaped what was in flight");
+    let waker = Waker::noop();
+    for (i, f) in futures.iter_mut().enumerate() {
+        let Poll::Ready(c) = std::pin::Pin::new(f).poll(&mut Context::from_waker(waker)) else {
+            panic!("read {i} delivered, yet pending");
+        };
+        assert_eq!(&c.unwrap().into_buf().unwrap()[..], &data[i * 4096..][..4096]);
+    }
+}

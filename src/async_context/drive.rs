@@ -294,12 +294,9 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         );
         if let Some((mut st, mut after)) = held {
             st.flush_freed(counts, &mut after);
-            let needs_arming = st.needs_arming();
+            // No arming here, even on an eventfd context: a reactor left unarmed has
+            // woken a task, which arms it again when it polls (or when it finishes).
             self.end_reap(st, after);
-            if needs_arming {
-                // An eventfd context: the reactor's wake-up may have gone unused.
-                self.arm();
-            }
         }
         result.map_err(io::Error::from)
     }
