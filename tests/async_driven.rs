@@ -557,7 +557,10 @@ fn park_delivers_on_a_context_whose_reactor_watches_the_eventfd() {
     let f = file.open_direct();
     let ctx = AsyncContext::<Watching, AlignedBuf>::new(8).unwrap();
     let mut futures: Vec<_> = (0..8)
-        .map(|i| ctx.submit(Op::read(&f, aligned_zeroed(4096), i * 4096)).unwrap())
+        .map(|i| {
+            ctx.submit(Op::read(&f, aligned_zeroed(4096), i * 4096))
+                .unwrap()
+        })
         .collect();
     let waiting = ctx.in_flight();
     let deadline = Instant::now() + LIMIT;
@@ -572,6 +575,9 @@ fn park_delivers_on_a_context_whose_reactor_watches_the_eventfd() {
         let Poll::Ready(c) = std::pin::Pin::new(f).poll(&mut Context::from_waker(waker)) else {
             panic!("read {i} delivered, yet pending");
         };
-        assert_eq!(&c.unwrap().into_buf().unwrap()[..], &data[i * 4096..][..4096]);
+        assert_eq!(
+            &c.unwrap().into_buf().unwrap()[..],
+            &data[i * 4096..][..4096]
+        );
     }
 }
