@@ -581,3 +581,79 @@ fn park_delivers_on_a_context_whose_reactor_watches_the_eventfd() {
         );
     }
 }
+
+#[test]
+fn block_on_leaves_the_task_its_whole_capacity() {
+    // While parked, block_on keeps a poll request of its own in flight; it is outside the
+    // context's capacity, so the task can still keep all 4 of its requests in flight.
+    // Each round parks with 3 reads in flight (arming the poll in the fourth place, were
+    // it inside the capacity), then submits 4 while that poll is still in flight.
+    let _watchdog = Watchdog::new(LIMIT, "block_on at full capacity");
+    let data = pattern(41, 16 * 4096);
+    let file = TempFile::new(Fs::Disk, "driven-capacity", &data);
+    file.open_rw().sync_all().unwrap();
+    let f = file.open_direct();
+    let ctx = AsyncContext::<Driven, AlignedBuf>::new(4).unwrap();
+    assert_eq!(ctx.requested_size(), 4);
+    let rounds = ctx
+        .block_on(async {
+            for round in 0..40u64 {
+                let three: Vec<_> = (0..3)
+                    .map(|i| {
+                        ctx.submit(Op::read(&f, aligned_zeroed(4096), i * 4096))
+                            .unwrap()
+                    })
+                    .collect();
+                for c in join_all(three).await {
+                    c.unwrap();
+                }
+                let futures: Vec<_> = (0..4)
+                    .map(|i| {
+                        let at = ((round * 4 + i) % 16) * 4096;
+                        ctx.submit(Op::read(&f, aligned_zeroed(4096), at))
+                            .map_err(|r| r.error)
+                            .expect("a submission within the capacity")
+                    })
+                    .collect();
+                assert!(ctx.in_flight() <= 4);
+                for (i, c) in (0..4).zip(join_all(futures).await) {
+                    let at = (((round * 4 + i) % 16) * 4096) as usize;
+                    assert_eq!(&c.unwrap().into_buf().unwrap()[..], &data[at..][..4096]);
+                }
+            }
+            40
+        })
+        .unwrap();
+    assert_eq!(rounds, 40);
+    assert_eq!(ctx.in_flight(), 0);
+}
+
+#[test]
+fn two_block_ons_share_a_context() {
+    // One holds the context's poll request; the other parks with short timeouts. Both
+    // finish, and each is woken by a waker another thread calls.
+    let _watchdog = Watchdog::new(LIMIT, "two block_ons on one context");
+    let ctx = AsyncContext::<Driven>::new(4).unwrap();
+    let threads: Vec<_> = (0..2u32)
+        .map(|t| {
+            let ctx = ctx.clone();
+            std::thread::spawn(move || {
+                for round in 0..10u32 {
+                    let shot = Arc::new(Oneshot::default());
+                    let setter = {
+                        let shot = Arc::clone(&shot);
+                        std::thread::spawn(move || {
+                            std::thread::sleep(Duration::from_millis(2));
+                            shot.set(t * 100 + round);
+                        })
+                    };
+                    assert_eq!(ctx.block_on(shot.get()).unwrap(), t * 100 + round);
+                    setter.join().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}

@@ -1,13 +1,16 @@
 //! Driving a context: reaping the ring, delivering completions, arming the reactor.
 
 use super::Inner;
-use super::waiters::{After, State};
+use super::waiters::{After, State, Watch};
 use crate::reactor::Reactor;
 use crate::request::buf::IoBuf;
 use crate::request::completion::{Completion, Token};
+use crate::request::op::Op;
 use crate::slots::lock::LockGuard;
+use rustix::event::PollFlags;
 use rustix::io::Errno;
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::task::{self, Poll, Waker};
 use std::time::Duration;
 
@@ -299,6 +302,57 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             self.end_reap(st, after);
         }
         result.map_err(io::Error::from)
+    }
+
+    /// Submits `block_on`'s poll request of `fd` if no other is in flight, under the
+    /// waiters' lock (so that no reap delivers it before it is registered). Returns
+    /// whether one of this caller's is now in flight or fired.
+    pub(super) fn arm_watch(&self, fd: BorrowedFd<'_>) -> io::Result<bool> {
+        let mut st = self.shared.lock();
+        if st.watch != Watch::Free {
+            return Ok(false);
+        }
+        let token = self
+            .ctx
+            .submit(Op::poll(fd, PollFlags::IN))
+            .map_err(|r| io::Error::from(r.error))?;
+        let mut after = std::mem::replace(&mut st.spare, After::new());
+        st.arm_watch(token, &mut after);
+        self.end_reap(st, after);
+        Ok(true)
+    }
+
+    /// Whether `block_on`'s poll request completed (it may then arm another).
+    pub(super) fn watch_fired(&self) -> bool {
+        let mut st = self.shared.lock();
+        if let Watch::Fired(_) = st.watch {
+            st.watch = Watch::Free;
+            return true;
+        }
+        false
+    }
+
+    /// `block_on` returns: its poll request, if in flight, is cancelled; nobody arms
+    /// another until its completion has come.
+    pub(super) fn leave_watch(&self) {
+        let armed = {
+            let mut st = self.shared.lock();
+            match st.watch {
+                Watch::Armed(token) => {
+                    st.watch = Watch::Left(token);
+                    Some(token)
+                }
+                Watch::Fired(_) => {
+                    st.watch = Watch::Free;
+                    None
+                }
+                _ => None,
+            }
+        };
+        if let Some(token) = armed {
+            // EINVAL: it completed meanwhile; its completion frees the watch when reaped.
+            let _ = self.ctx.cancel(token);
+        }
     }
 
     /// Arms the reactor (for tasks left waiting by one that finishes or goes).

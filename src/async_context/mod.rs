@@ -49,6 +49,7 @@
 //! kernel holds (a refused request waiting for readiness) belong to the waiters' table.
 //! Dropping the future of a `POLL` request also cancels it.
 
+mod block_on;
 mod drive;
 mod future;
 mod helpers;
@@ -168,6 +169,8 @@ struct Inner<R, B: IoBuf + 'static> {
     hints: Hints,
     /// Numbers for the tokens of requests refused at submission (they hold no slot).
     detached: AtomicU32,
+    /// The `nr_events` the context was created with: its capacity.
+    requested: u32,
     /// Room for the tokens and parts of a batch (`try_lock`ed: a busy one is replaced by
     /// a new Vec).
     batch: Mutex<Batch<B>>,
@@ -244,7 +247,16 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
             eventfd: R::WATCHES_EVENTFD,
             ..Options::default()
         };
-        let ctx = Context::with_options(nr_events, options)?;
+        // A context with no eventfd has room in the kernel for one request more than its
+        // capacity: the poll request `block_on` keeps in flight while it parks.
+        let kernel_size = if R::WATCHES_EVENTFD {
+            nr_events
+        } else {
+            nr_events
+                .checked_add(1)
+                .ok_or_else(|| io::Error::from(Errno::INVAL))?
+        };
+        let ctx = Context::with_options(kernel_size, options)?;
         let fd = match ctx.eventfd() {
             Some(efd) => rustix::io::fcntl_dupfd_cloexec(efd, 0)?,
             // A reactor that watches none gets one that nothing signals.
@@ -277,6 +289,7 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
                 pool: Pool::new(policy.helper_threads),
                 hints: Hints::new(),
                 detached: AtomicU32::new(0),
+                requested: nr_events,
                 policy,
                 ctx,
                 shared,
@@ -509,7 +522,7 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
     /// The context's capacity: the most requests it accepts at once, the `nr_events` it
     /// was created with (the number the kernel guarantees room for).
     pub fn requested_size(&self) -> u32 {
-        self.inner.ctx.requested_size()
+        self.inner.requested
     }
 
     /// The number of event slots in the kernel's ring (larger than

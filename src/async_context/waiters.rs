@@ -75,6 +75,25 @@ pub(super) enum Entry<B> {
     /// An internal request of the context, for a refused request (boxed: rare, and
     /// large).
     Internal { generation: u32, step: Box<Step<B>> },
+    /// The poll request [`block_on`](super::AsyncContext::block_on) keeps in flight while
+    /// it parks (outside the context's capacity: see [`Watch`]).
+    Watch { generation: u32 },
+}
+
+/// The one poll request a `Driven` context may have in flight for
+/// [`block_on`](super::AsyncContext::block_on), besides its capacity's worth of requests
+/// (the kernel context has room for one more).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Watch {
+    /// None in flight: a `block_on` may submit one.
+    Free,
+    /// In flight, for a `block_on` that waits for it.
+    Armed(Token),
+    /// Completed: the `block_on` that armed it has not seen it yet.
+    Fired(Token),
+    /// In flight, its `block_on` gone (it was cancelled): nobody may arm another until its
+    /// completion comes, so that the kernel's room is never exceeded.
+    Left(Token),
 }
 
 /// A request whose slot no longer holds it.
@@ -115,6 +134,8 @@ pub(super) struct State<B> {
     /// The lists of the last reap's [`After`], emptied, kept for the next reap so that
     /// waking the futures a reap delivered to allocates nothing in the steady state.
     pub(super) spare: After<B>,
+    /// `block_on`'s poll request.
+    pub(super) watch: Watch,
 }
 
 /// Work a reap (or any change of the table) leaves for the context, once the lock is
@@ -196,6 +217,7 @@ impl<B> State<B> {
             fired: 0,
             // A reap delivers at most a ring's worth: lists of that size never grow.
             spare: After::with_capacity(slots),
+            watch: Watch::Free,
         }
     }
 
@@ -310,6 +332,11 @@ impl<B> State<B> {
                 };
                 self.waiting -= 1;
                 after.work.push(Later::Step(step, completion));
+            }
+            Entry::Watch { generation } if *generation == token.generation => {
+                *entry = Entry::Vacant;
+                self.watch_came(token);
+                after.work.push(Later::Drop(completion));
             }
             // Reaped before its submitter registered it: kept for the submitter.
             Entry::Vacant => std::mem::forget(std::mem::replace(entry, Entry::Done(completion))),
@@ -671,6 +698,37 @@ impl<B> State<B> {
                 })
             })
             .or_else(|| self.room.first().cloned())
+    }
+
+    /// Registers `block_on`'s poll request, just submitted as `token` (its completion
+    /// may have been reaped already, into its vacant entry: then it has fired).
+    pub(super) fn arm_watch(&mut self, token: Token, after: &mut After<B>) {
+        let Some(entry) = self.entries.get_mut(token.index as usize) else {
+            return;
+        };
+        if matches!(entry, Entry::Done(c) if c.token() == token) {
+            if let Entry::Done(c) = std::mem::replace(entry, Entry::Vacant) {
+                after.work.push(Later::Drop(c));
+            }
+            self.watch = Watch::Fired(token);
+        } else {
+            self.clear_slot(token);
+            if let Some(entry) = self.entry(token) {
+                *entry = Entry::Watch {
+                    generation: token.generation,
+                };
+            }
+            self.watch = Watch::Armed(token);
+        }
+    }
+
+    /// `block_on`'s poll request `token` completed.
+    fn watch_came(&mut self, token: Token) {
+        self.watch = match self.watch {
+            Watch::Armed(t) if t == token => Watch::Fired(token),
+            Watch::Left(t) if t == token => Watch::Free,
+            other => other,
+        };
     }
 
     /// Whether a future about to finish must arm the reactor for those still waiting.
