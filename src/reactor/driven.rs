@@ -27,9 +27,13 @@ use std::task::{Context, Poll};
 /// an eventfd that the other thread writes completes in the same ring, and so ends the
 /// `park`. Or park with a timeout.
 ///
+/// [`AsyncContext::block_on`](crate::AsyncContext::block_on) is such an executor, ready
+/// to use: it runs one future on the calling thread, and its parks end on a completion or
+/// on the task's waker called from any thread.
+///
 /// # Examples
 ///
-/// A single-threaded executor whose idle loop parks in the context:
+/// A single-threaded executor whose idle loop parks in the context, by hand:
 ///
 /// ```
 /// use rawaio::{AsyncContext, Op, reactor::Driven};
