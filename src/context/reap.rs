@@ -286,7 +286,9 @@ struct EachSink<'c, B: IoBuf, F> {
 }
 
 /// [`Context::wait_each`]'s sink: as [`EachSink`], with the caller's lock taken (by
-/// `lock`, once) before the slot table at the first completion.
+/// `lock`, once) before the slot table at the first completion. (Not `EachSink` with a
+/// lock of `()`: made generic that way, the async reap's hot path took 36 more
+/// instructions per read.)
 struct LockingSink<'c, 'h, B: IoBuf, G, L, F> {
     ctx: &'c Context<B>,
     held: &'h mut Option<G>,
