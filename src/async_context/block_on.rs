@@ -20,9 +20,13 @@ struct Kick {
     woken: AtomicBool,
     parked: AtomicBool,
     fd: EventFd,
-    /// The executor's thread: a wake-up from it while parked comes from the park's own
-    /// deliveries, which the executor sees when the park returns (no kick needed).
-    owner: std::thread::ThreadId,
+}
+
+thread_local! {
+    /// The [`Kick`] (its address) whose thread is parked in `block_on` on this thread:
+    /// a wake-up of it from here comes from the park's own deliveries, which the executor
+    /// sees when the park returns (no kick needed).
+    static PARKING: Cell<usize> = const { Cell::new(0) };
 }
 
 impl Wake for Kick {
@@ -34,7 +38,11 @@ impl Wake for Kick {
         // Sequentially consistent, as the parking side: either the parker sees `woken`
         // and does not wait, or this sees `parked` and ends the wait.
         self.woken.store(true, Ordering::SeqCst);
-        if self.parked.load(Ordering::SeqCst) && std::thread::current().id() != self.owner {
+        // From a thread whose locals are gone (a destructor's wake-up): not the parked one.
+        let here = PARKING
+            .try_with(|p| p.get() == Arc::as_ptr(self) as usize)
+            .unwrap_or(false);
+        if self.parked.load(Ordering::SeqCst) && !here {
             // Completes the poll request the parked thread keeps in flight. The only
             // failure is a counter near u64::MAX, which is readable anyway.
             let _ = self.fd.write(1);
@@ -91,7 +99,6 @@ impl<B: IoBuf + 'static> AsyncContext<Driven, B> {
             woken: AtomicBool::new(true),
             parked: AtomicBool::new(false),
             fd: EventFd::new()?,
-            owner: std::thread::current().id(),
         });
         let waker = Waker::from(Arc::clone(&kick));
         let mut cx = Context::from_waker(&waker);
@@ -108,7 +115,12 @@ impl<B: IoBuf + 'static> AsyncContext<Driven, B> {
                 continue;
             }
             if !watching.get() {
-                watching.set(self.inner.arm_watch(kick.fd.as_fd())?);
+                watching.set(match self.inner.arm_watch(kick.fd.as_fd()) {
+                    Ok(armed) => armed,
+                    // The kernel refused it for want of room: parks with a timeout.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+                    Err(e) => return Err(e),
+                });
             }
             // Without a poll request of its own (another `block_on` has the one a context
             // may have), a wake-up from another thread ends no park: look again soon.
@@ -117,6 +129,7 @@ impl<B: IoBuf + 'static> AsyncContext<Driven, B> {
             let parked = if kick.woken.load(Ordering::SeqCst) {
                 Ok(0)
             } else {
+                let _parking = Parking::enter(&kick);
                 self.park(timeout)
             };
             kick.parked.store(false, Ordering::SeqCst);
@@ -127,6 +140,22 @@ impl<B: IoBuf + 'static> AsyncContext<Driven, B> {
                 kick.fd.read()?;
             }
         }
+    }
+}
+
+/// Marks this thread as parked for a [`Kick`] while it lives (restoring the mark it found,
+/// also when a waker panics during the park).
+struct Parking(usize);
+
+impl Parking {
+    fn enter(kick: &Arc<Kick>) -> Self {
+        Self(PARKING.replace(Arc::as_ptr(kick) as usize))
+    }
+}
+
+impl Drop for Parking {
+    fn drop(&mut self) {
+        PARKING.set(self.0);
     }
 }
 
