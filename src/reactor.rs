@@ -108,7 +108,7 @@ pub trait Reactor: Send + Sync + Sized + 'static {
     /// [`AsyncContext::park`](crate::AsyncContext::park): a context for a reactor that
     /// sets this to `false` has no eventfd, submits its requests without
     /// `IOCB_FLAG_RESFD`, never calls [`poll_read`](Self::poll_read), and hands
-    /// [`register`](Self::register) an eventfd that nothing signals.
+    /// [`register`](Self::register) an eventfd that no completion signals.
     const WATCHES_EVENTFD: bool = true;
 
     /// Registers `eventfd` (a non-blocking, close-on-exec duplicate of the context's

@@ -269,9 +269,8 @@ pub enum When {
     /// page that tells a `fork` child (`munmap` only when `madvise` fails or another
     /// thread was first).
     FirstInProcess,
-    /// Only for a context created with an eventfd ([`Options::eventfd`]; for an
-    /// [`AsyncContext`](crate::AsyncContext), whenever its reactor watches one: see
-    /// [`WatchingReactor`](Self::WatchingReactor)).
+    /// Only for a context created with an eventfd ([`Options::eventfd`]; always for
+    /// [`AsyncContext`](crate::AsyncContext)).
     ///
     /// [`Options::eventfd`]: crate::Options::eventfd
     WithEventfd,
@@ -299,9 +298,6 @@ pub enum When {
     /// Only when `io_setup` answered `EAGAIN`: `/proc/sys/fs/aio-max-nr` and `aio-nr` are
     /// read to explain the spent budget.
     BudgetSpent,
-    /// Only for an [`AsyncContext`](crate::AsyncContext) whose reactor watches the
-    /// context's eventfd: every reactor but [`Driven`](crate::reactor::Driven).
-    WatchingReactor,
 }
 
 impl When {
@@ -325,7 +321,6 @@ impl When {
             Self::OwnedDescriptor => "owned descriptor",
             Self::Refused => "refused NOWAIT",
             Self::BudgetSpent => "budget spent",
-            Self::WatchingReactor => "eventfd reactor",
         }
     }
 
@@ -637,12 +632,12 @@ pub static RUST: &[EntryPoint] = &[
                 MARKER[1],
                 MARKER[2],
                 always(S::Eventfd2),
-                call(S::Fcntl, W::WatchingReactor),
+                always(S::Fcntl),
                 call(S::Close, W::OnFailure),
             ],
         ),
-        "and the reactor's registration of the eventfd (for reactor::Driven, whose context \
-         has no eventfd, a new one that nothing signals, kept until the context goes)",
+        "and the reactor's registration of the eventfd (for reactor::Driven, whose requests \
+         carry none, the eventfd that wakes block_on, which no completion signals)",
     ),
     noted(
         rust(
@@ -740,20 +735,17 @@ pub static RUST: &[EntryPoint] = &[
         rust(
             "AsyncContext::block_on",
             &[
-                always(S::Eventfd2),
                 call(S::IoSubmit, W::ToWait),
                 call(S::IoGetevents, W::ToWait),
                 CLOCK,
                 call(S::Read, W::ToWait),
                 call(S::IoCancel, W::ToWait),
-                always(S::Close),
-                CLOSE_CHECK,
                 CONTENDED,
             ],
         ),
-        "and what its future calls; while parked, a poll request on an eventfd of its own \
-         that a waker called from another thread writes (write, on that thread), cancelled \
-         when it returns",
+        "and what its future calls; while parked, a poll request on the context's wake-up \
+         eventfd, which a waker called from another thread writes (write, on that thread), \
+         cancelled when it returns",
     ),
     rust(
         "OpFuture::cancel, drop(OpFuture)",

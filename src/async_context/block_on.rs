@@ -19,7 +19,8 @@ use std::time::Duration;
 struct Kick {
     woken: AtomicBool,
     parked: AtomicBool,
-    fd: EventFd,
+    /// The context's wake-up eventfd, which its poll request watches.
+    fd: Arc<EventFd>,
 }
 
 thread_local! {
@@ -57,9 +58,9 @@ impl<B: IoBuf + 'static> AsyncContext<Driven, B> {
     /// The task is polled when it is woken. When it is not, the thread waits in
     /// [`park`](Self::park) until a completion of this context comes (which delivers it,
     /// waking the task if it waits for it) or the task's waker is called from another
-    /// thread: while parked, the context keeps a poll request in flight on an eventfd of
-    /// the executor's, which that waker writes, so a wake-up from a helper thread or a
-    /// channel ends the park as a completion does. In the steady state of a busy task
+    /// thread: while parked, the context keeps a poll request in flight on a wake-up
+    /// eventfd of its own (made with the context), which that waker writes, so a wake-up
+    /// from a helper thread or a channel ends the park as a completion does. In the steady state of a busy task
     /// (woken by the completions its own polls deliver) it makes no system call of its
     /// own.
     ///
@@ -73,8 +74,7 @@ impl<B: IoBuf + 'static> AsyncContext<Driven, B> {
     /// same context parks with a timeout of 1 ms instead.
     ///
     /// # Errors
-    /// `eventfd(2)`'s, and those of [`park`](Self::park) and of submitting the poll
-    /// request.
+    /// Those of [`park`](Self::park) and of submitting the poll request.
     ///
     /// # Examples
     ///
@@ -95,10 +95,13 @@ impl<B: IoBuf + 'static> AsyncContext<Driven, B> {
     /// # }
     /// ```
     pub fn block_on<F: Future>(&self, future: F) -> io::Result<F::Output> {
+        let fd = self.inner.kick.clone().ok_or_else(|| {
+            io::Error::other("rawaio: a Driven context without its wake-up eventfd")
+        })?;
         let kick = Arc::new(Kick {
             woken: AtomicBool::new(true),
             parked: AtomicBool::new(false),
-            fd: EventFd::new()?,
+            fd,
         });
         let waker = Waker::from(Arc::clone(&kick));
         let mut cx = Context::from_waker(&waker);

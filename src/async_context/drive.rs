@@ -316,9 +316,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             .ctx
             .submit(Op::poll(fd, PollFlags::IN))
             .map_err(|r| io::Error::from(r.error))?;
-        let mut after = std::mem::replace(&mut st.spare, After::new());
-        st.arm_watch(token, &mut after);
-        self.end_reap(st, after);
+        st.arm_watch(token);
         Ok(true)
     }
 

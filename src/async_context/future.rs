@@ -111,17 +111,15 @@ impl<R: Reactor, B: IoBuf + 'static> Future for OpFuture<R, B> {
         // The usual case when many requests are in flight: its completion has come (one
         // hold of the lock, nothing else).
         let mut st = inner.shared.lock();
-        if st.done_in_slot(token) {
+        if let Some(ready) = st.take_in_slot(token, |c| Poll::Ready(Ok(c))) {
             let needs_arming = st.needs_arming();
-            if let Some(ready) = st.take_in_slot(token, |c| Poll::Ready(Ok(c))) {
-                drop(st);
-                this.live = false;
-                if needs_arming {
-                    // The reactor's last wake-up may have gone to this task.
-                    inner.arm();
-                }
-                return ready;
+            drop(st);
+            this.live = false;
+            if needs_arming {
+                // The reactor's last wake-up may have gone to this task.
+                inner.arm();
             }
+            return ready;
         }
         match inner.poll_missing(st, token, cx.waker()) {
             Ok(Some(completion)) => {

@@ -67,6 +67,7 @@ pub use readiness::Readiness;
 pub use reserve::{Permit, Reserve};
 
 use crate::context::{Context, Options, Rejected, Submitted};
+use crate::eventfd::EventFd;
 use crate::reactor::Reactor;
 use crate::request::buf::IoBuf;
 use crate::request::completion::Token;
@@ -80,7 +81,7 @@ use rustix::io::Errno;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
@@ -171,6 +172,9 @@ struct Inner<R, B: IoBuf + 'static> {
     detached: AtomicU32,
     /// The `nr_events` the context was created with: its capacity.
     requested: u32,
+    /// For a context with no eventfd (`Driven`): the eventfd that wakes a `block_on`
+    /// parked in it, through the poll request it keeps in flight meanwhile.
+    kick: Option<Arc<EventFd>>,
     /// Room for the tokens and parts of a batch (`try_lock`ed: a busy one is replaced by
     /// a new Vec).
     batch: Mutex<Batch<B>>,
@@ -257,15 +261,19 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
                 .ok_or_else(|| io::Error::from(Errno::INVAL))?
         };
         let ctx = Context::with_options(kernel_size, options)?;
-        let fd = match ctx.eventfd() {
-            Some(efd) => rustix::io::fcntl_dupfd_cloexec(efd, 0)?,
-            // A reactor that watches none gets one that nothing signals.
-            None => rustix::event::eventfd(
-                0,
-                rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
-            )?,
+        // Without the context's eventfd, one for `block_on`'s wake-ups (which the reactor
+        // is handed instead).
+        let kick = match ctx.eventfd() {
+            Some(_) => None,
+            None => Some(Arc::new(EventFd::new()?)),
         };
-        let reactor = register(fd)?;
+        let efd = match (&kick, ctx.eventfd()) {
+            (Some(kick), _) => kick.as_fd(),
+            (None, Some(efd)) => efd.as_fd(),
+            (None, None) => return Err(io::Error::other("the context has no eventfd")),
+        };
+        let dup = rustix::io::fcntl_dupfd_cloexec(efd, 0)?;
+        let reactor = register(dup)?;
         let slots = ctx.ring_size() as usize;
         let mut state = State::new(slots);
         // Without an eventfd there is no reactor to arm: whoever calls `park` reaps for
@@ -290,6 +298,7 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
                 hints: Hints::new(),
                 detached: AtomicU32::new(0),
                 requested: nr_events,
+                kick,
                 policy,
                 ctx,
                 shared,

@@ -581,19 +581,8 @@ impl<B> State<B> {
         self.claim_inline(token)
     }
 
-    /// Whether `token`'s completion waits in its slot's entry (where
-    /// [`claim_inline`](Self::claim_inline) finds it first).
-    #[inline(always)]
-    pub(super) fn done_in_slot(&self, token: Token) -> bool {
-        matches!(
-            self.entries.get(token.index as usize),
-            Some(Entry::Done(c)) if c.token() == token
-        )
-    }
-
-    /// Takes `token`'s completion from its slot's entry, which
-    /// [`done_in_slot`](Self::done_in_slot) found there, as `wrap` makes it (the
-    /// future's poll builds its output in one move).
+    /// Takes `token`'s completion if it waits in its slot's entry, as `wrap` makes it
+    /// (the future's poll builds its output there, in one move).
     #[inline(always)]
     pub(super) fn take_in_slot<T>(
         &mut self,
@@ -601,11 +590,15 @@ impl<B> State<B> {
         wrap: impl FnOnce(Completion<B>) -> T,
     ) -> Option<T> {
         let entry = self.entries.get_mut(token.index as usize)?;
+        if !matches!(entry, Entry::Done(c) if c.token() == token) {
+            return None;
+        }
         match std::mem::replace(entry, Entry::Vacant) {
             Entry::Done(c) => Some(wrap(c)),
+            // Not reached: the entry matched `Done` just above. (Forgotten rather than
+            // dropped only to keep drop glue off the hot path.)
             other => {
-                // Not what `done_in_slot` saw: put it back.
-                std::mem::forget(std::mem::replace(entry, other));
+                std::mem::forget(other);
                 None
             }
         }
@@ -700,26 +693,16 @@ impl<B> State<B> {
             .or_else(|| self.room.first().cloned())
     }
 
-    /// Registers `block_on`'s poll request, just submitted as `token` (its completion
-    /// may have been reaped already, into its vacant entry: then it has fired).
-    pub(super) fn arm_watch(&mut self, token: Token, after: &mut After<B>) {
-        let Some(entry) = self.entries.get_mut(token.index as usize) else {
-            return;
-        };
-        if matches!(entry, Entry::Done(c) if c.token() == token) {
-            if let Entry::Done(c) = std::mem::replace(entry, Entry::Vacant) {
-                after.work.push(Later::Drop(c));
-            }
-            self.watch = Watch::Fired(token);
-        } else {
-            self.clear_slot(token);
-            if let Some(entry) = self.entry(token) {
-                *entry = Entry::Watch {
-                    generation: token.generation,
-                };
-            }
-            self.watch = Watch::Armed(token);
+    /// Registers `block_on`'s poll request, just submitted as `token` under the same hold
+    /// of the lock (so no reap can have delivered it yet).
+    pub(super) fn arm_watch(&mut self, token: Token) {
+        self.clear_slot(token);
+        if let Some(entry) = self.entry(token) {
+            *entry = Entry::Watch {
+                generation: token.generation,
+            };
         }
+        self.watch = Watch::Armed(token);
     }
 
     /// `block_on`'s poll request `token` completed.

@@ -72,15 +72,15 @@ use std::task::{Context, Poll};
 /// ```
 #[derive(Debug)]
 pub struct Driven {
-    /// The eventfd it was handed, which nothing signals; kept (not closed at once) so
-    /// that a context's creation and drop make the same calls whatever its reactor.
+    /// The duplicate it was handed of the context's wake-up eventfd (the one
+    /// `block_on`'s wakers write; no completion signals it), kept until the context goes.
     _eventfd: OwnedFd,
 }
 
 impl Reactor for Driven {
     const WATCHES_EVENTFD: bool = false;
 
-    /// Keeps `eventfd` (which nothing signals) until the context is dropped.
+    /// Keeps `eventfd` (no completion signals it) until the context is dropped.
     fn register(eventfd: OwnedFd) -> io::Result<Self> {
         Ok(Self { _eventfd: eventfd })
     }
