@@ -16,8 +16,10 @@
 //! [`Driven`]: no eventfd, and the thread parks in the context when the task was not
 //! woken, as a thread-per-core runtime's idle loop does) and, built with
 //! `--features tokio`, `tokio` (the same futures in one task of tokio's current-thread
-//! runtime, which waits through its reactor) and `tokio-relay` (the same through
-//! [`rawaio::reactor::Relay`], which keeps the completions' eventfd out of epoll). reap (owning and fixed only):
+//! runtime, which waits through its reactor), `tokio-relay` (the same through
+//! [`rawaio::reactor::Relay`], which keeps the completions' eventfd out of epoll),
+//! `fixed-tokio` and `fixed-relay` (the `fixed` loop in one tokio task, awaiting its
+//! completions through a [`rawaio::AsyncFixedContext`] of either reactor). reap (owning and fixed only):
 //! `ring` (the ring, `io_getevents` to wait when it is empty), `spin` (the ring only,
 //! spinning) or `getevents` (every reap an `io_getevents` call), as in the C loop.
 //! `ios > 0` stops after that many I/Os, for instruction counts that do not depend on
@@ -25,8 +27,8 @@
 
 use rawaio::reactor::{Driven, Reactor};
 use rawaio::{
-    AlignedBuf, AsyncContext, Completion, Context, Exclusive, FixedContext, FixedSlot, Op,
-    OpFuture, Options, Submitted, Token,
+    AlignedBuf, AsyncContext, Completion, Context, Exclusive, FixedCompletion, FixedContext,
+    FixedSlot, Op, OpFuture, Options, Submitted, Token,
 };
 use std::collections::VecDeque;
 use std::fs::File;
@@ -279,31 +281,11 @@ fn owning_loop<'f>(
 fn fixed(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
     let mut fixed = FixedContext::<AlignedBuf>::with_options(a.qd as u32, options(a.reap))
         .map_err(|e| format!("io_setup: {e}"))?;
-    let mut free: Vec<FixedSlot> = Vec::with_capacity(a.qd);
-    for _ in 0..a.qd {
-        let buf = AlignedBuf::new(a.bs, 4096).map_err(|e| e.to_string())?;
-        let slot = fixed
-            .insert(Op::read(file, buf, 0))
-            .map_err(|r| r.error.to_string())?;
-        free.push(slot);
-    }
+    let mut free = fixed_slots(a, file, &mut fixed)?;
     let mut done = Vec::with_capacity(a.qd);
-    let (bs, blocks) = (run.bs, run.blocks);
     let mut rng = Rng(SEED);
     loop {
-        while free.len() >= a.batch {
-            for _ in 0..a.batch {
-                let slot = free.pop().expect("a free slot");
-                let off = (rng.next() % blocks) * bs as u64;
-                fixed.push_at(slot, off).map_err(|(_, e)| e.to_string())?;
-            }
-            let s = fixed.submit();
-            if s.accepted == 0 {
-                return Err(format!("io_submit: {:?}", s.error));
-            }
-            // The C loop's "keep the rest free".
-            fixed.take_queued(&mut free);
-        }
+        fixed_submit(a, run, &mut fixed, &mut free, &mut rng)?;
         let n = match a.reap {
             Reap::Spin => loop {
                 match fixed.reap(0, a.qd, None, &mut done) {
@@ -314,16 +296,97 @@ fn fixed(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
             _ => fixed.reap(1, a.qd, None, &mut done),
         }
         .map_err(|e| format!("reap: {e}"))?;
-        // From the back: no `Drain` to set up and tear down per round (the order within a
-        // round does not matter here).
-        while let Some(c) = done.pop() {
-            check(c.raw_result(), bs)?;
-            free.push(c.into_slot());
-        }
+        fixed_done(run.bs, &mut done, &mut free)?;
         if !run.round(n) {
             return Ok(());
         }
     }
+}
+
+/// A slot per request, each with its buffer.
+fn fixed_slots<'f>(
+    a: &Args,
+    file: &'f File,
+    fixed: &mut FixedContext<'f, AlignedBuf>,
+) -> Result<Vec<FixedSlot>, String> {
+    let mut free = Vec::with_capacity(a.qd);
+    for _ in 0..a.qd {
+        let buf = AlignedBuf::new(a.bs, 4096).map_err(|e| e.to_string())?;
+        let slot = fixed
+            .insert(Op::read(file, buf, 0))
+            .map_err(|r| r.error.to_string())?;
+        free.push(slot);
+    }
+    Ok(free)
+}
+
+/// Submits batches of fixed requests while slots are free.
+#[inline]
+fn fixed_submit(
+    a: &Args,
+    run: &Run,
+    fixed: &mut FixedContext<'_, AlignedBuf>,
+    free: &mut Vec<FixedSlot>,
+    rng: &mut Rng,
+) -> Result<(), String> {
+    while free.len() >= a.batch {
+        for _ in 0..a.batch {
+            let slot = free.pop().expect("a free slot");
+            let off = (rng.next() % run.blocks) * run.bs as u64;
+            fixed.push_at(slot, off).map_err(|(_, e)| e.to_string())?;
+        }
+        let s = fixed.submit();
+        if s.accepted == 0 {
+            return Err(format!("io_submit: {:?}", s.error));
+        }
+        // The C loop's "keep the rest free".
+        fixed.take_queued(free);
+    }
+    Ok(())
+}
+
+/// Checks the fixed completions reaped and frees their slots.
+#[inline]
+fn fixed_done(
+    bs: usize,
+    done: &mut Vec<FixedCompletion>,
+    free: &mut Vec<FixedSlot>,
+) -> Result<(), String> {
+    // From the back: no `Drain` to set up and tear down per round (the order within a
+    // round does not matter here).
+    while let Some(c) = done.pop() {
+        check(c.raw_result(), bs)?;
+        free.push(c.into_slot());
+    }
+    Ok(())
+}
+
+/// The fixed loop in a task of tokio's current-thread runtime, awaiting its completions
+/// through an [`AsyncFixedContext`] of reactor `R`.
+#[cfg(feature = "tokio")]
+fn fixed_tokio<R: Reactor>(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let mut ctx = rawaio::AsyncFixedContext::<R, AlignedBuf>::new(a.qd as u32)
+            .map_err(|e| format!("io_setup: {e}"))?;
+        let mut free = fixed_slots(a, file, ctx.fixed_mut())?;
+        let mut done = Vec::with_capacity(a.qd);
+        let mut rng = Rng(SEED);
+        loop {
+            fixed_submit(a, run, ctx.fixed_mut(), &mut free, &mut rng)?;
+            let n = ctx
+                .reap(&mut done)
+                .await
+                .map_err(|e| format!("reap: {e}"))?;
+            fixed_done(run.bs, &mut done, &mut free)?;
+            if !run.round(n) {
+                return Ok(());
+            }
+        }
+    })
 }
 
 /// Which slots' futures were woken, and the task to wake when one is.
@@ -580,19 +643,26 @@ fn async_tokio<R: Reactor>(a: &Args, file: &File, run: &mut Run) -> Result<(), S
     })
 }
 
-/// The tokio paths: through tokio's reactor, or relayed to it.
+/// The tokio paths: futures or fixed requests, through tokio's reactor or relayed to it.
 #[cfg(feature = "tokio")]
-fn tokio_path(a: &Args, file: &File, run: &mut Run, relay: bool) -> Result<(), String> {
+fn tokio_path(
+    a: &Args,
+    file: &File,
+    run: &mut Run,
+    fixed: bool,
+    relay: bool,
+) -> Result<(), String> {
     use rawaio::reactor::{Relay, Tokio};
-    if relay {
-        async_tokio::<Relay<Tokio>>(a, file, run)
-    } else {
-        async_tokio::<Tokio>(a, file, run)
+    match (fixed, relay) {
+        (false, true) => async_tokio::<Relay<Tokio>>(a, file, run),
+        (false, false) => async_tokio::<Tokio>(a, file, run),
+        (true, true) => fixed_tokio::<Relay<Tokio>>(a, file, run),
+        (true, false) => fixed_tokio::<Tokio>(a, file, run),
     }
 }
 
 #[cfg(not(feature = "tokio"))]
-fn tokio_path(_: &Args, _: &File, _: &mut Run, _: bool) -> Result<(), String> {
+fn tokio_path(_: &Args, _: &File, _: &mut Run, _: bool, _: bool) -> Result<(), String> {
     Err("the tokio paths need `--features tokio`".into())
 }
 
@@ -646,10 +716,13 @@ fn main() -> ExitCode {
         "fixed" => fixed(&a, &file, &mut run),
         "async" => async_minimal(&a, &file, &mut run),
         "driven" => async_driven(&a, &file, &mut run),
-        "tokio" => tokio_path(&a, &file, &mut run, false),
-        "tokio-relay" => tokio_path(&a, &file, &mut run, true),
+        "tokio" => tokio_path(&a, &file, &mut run, false, false),
+        "tokio-relay" => tokio_path(&a, &file, &mut run, false, true),
+        "fixed-tokio" => tokio_path(&a, &file, &mut run, true, false),
+        "fixed-relay" => tokio_path(&a, &file, &mut run, true, true),
         other => Err(format!(
-            "unknown path kind {other:?}: owning, exclusive, fixed, async, driven, tokio or tokio-relay"
+            "unknown path kind {other:?}: owning, exclusive, fixed, async, driven, tokio, \
+             tokio-relay, fixed-tokio or fixed-relay"
         )),
     };
     let secs = run.start.elapsed().as_secs_f64();

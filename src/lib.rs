@@ -94,6 +94,7 @@ pub mod sys;
 pub mod syscalls;
 
 mod async_context;
+mod async_fixed;
 mod context;
 mod deadline;
 mod error;
@@ -106,6 +107,7 @@ mod slots;
 pub use async_context::{
     AsyncContext, AsyncPolicy, AsyncStats, OpFuture, Permit, Readiness, Reserve, RwMode,
 };
+pub use async_fixed::AsyncFixedContext;
 pub use context::{
     Context, Exclusive, FixedContext, Flush, Incomplete, Options, Rejected, Submitted,
 };

@@ -625,6 +625,43 @@ pub static RUST: &[EntryPoint] = &[
     ),
     noted(
         rust(
+            "AsyncFixedContext::new, AsyncFixedContext::with_reactor",
+            &[
+                always(S::IoSetup),
+                MARKER[0],
+                MARKER[1],
+                MARKER[2],
+                always(S::Eventfd2),
+                always(S::Fcntl),
+                call(S::Close, W::OnFailure),
+                BUDGET[0],
+                BUDGET[1],
+                BUDGET[2],
+                CLOSE_CHECK,
+            ],
+        ),
+        "and the reactor's registration of the eventfd",
+    ),
+    noted(
+        rust(
+            "AsyncFixedContext::reap, AsyncFixedContext::poll_reap",
+            &[call(S::Read, W::ToWait), call(S::IoGetevents, W::ToWait)],
+        ),
+        "read only when the ring is empty and requests are in flight; and the reactor's wait",
+    ),
+    rust(
+        "AsyncFixedContext::fixed, AsyncFixedContext::fixed_mut, AsyncFixedContext::reactor",
+        &[],
+    ),
+    noted(
+        rust(
+            "drop(AsyncFixedContext)",
+            &[always(S::IoDestroy), always(S::Close), OWNED, CLOSE_CHECK],
+        ),
+        "and the reactor's deregistration",
+    ),
+    noted(
+        rust(
             "AsyncContext::new, AsyncContext::with_reactor",
             &[
                 always(S::IoSetup),

@@ -4,7 +4,8 @@
 //! owning path ([`Context`]), the fixed one ([`FixedContext`]) and the async one
 //! ([`AsyncContext`], its futures polled by a few lines of executor below, directly,
 //! through a [`Relay`], which arms a poll request at every wait, and on a [`Driven`]
-//! context, parked in at every wait).
+//! context, parked in at every wait), and the fixed one awaited ([`AsyncFixedContext`],
+//! directly and through a [`Relay`]).
 //!
 //! This file holds a single test, so nothing else runs in the process while it counts
 //! (and it counts only on its own thread anyway). Set `RAWAIO_ALLOC_TRACE=1` to print a
@@ -14,8 +15,8 @@ mod support;
 
 use rawaio::reactor::{Driven, Reactor, Relay};
 use rawaio::{
-    AlignedBuf, AsyncContext, Completion, Context, FixedCompletion, FixedContext, FixedSlot, Op,
-    OpFuture, Options, Token,
+    AlignedBuf, AsyncContext, AsyncFixedContext, Completion, Context, FixedCompletion,
+    FixedContext, FixedSlot, Op, OpFuture, Options, Token,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -27,7 +28,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Wake, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use support::{Fs, TIMEOUT, TempFile, aligned_zeroed, pattern};
 
 struct Counting;
@@ -188,30 +189,113 @@ fn measure(user_space_reaping: bool, file: &File, expected: &[u8]) -> (usize, us
     )
 }
 
+/// A fixed context, and how the fixed loop waits for its completions.
+trait Fixed<'a> {
+    fn fixed(&mut self) -> &mut FixedContext<'a, AlignedBuf>;
+    /// Reaps at least one and at most `left` completions into `done`, in `limit`.
+    fn reap_some(&mut self, done: &mut Vec<FixedCompletion>, left: usize, limit: Duration)
+    -> usize;
+    /// How many times the loop waited for a reactor, if it has one.
+    fn waits(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// Waits in the kernel (`io_getevents`), or reaps the ring.
+impl<'a> Fixed<'a> for FixedContext<'a, AlignedBuf> {
+    fn fixed(&mut self) -> &mut FixedContext<'a, AlignedBuf> {
+        self
+    }
+
+    fn reap_some(
+        &mut self,
+        done: &mut Vec<FixedCompletion>,
+        left: usize,
+        limit: Duration,
+    ) -> usize {
+        self.reap(1, left, Some(limit), done).unwrap()
+    }
+}
+
+/// Awaits its completions ([`AsyncFixedContext::poll_reap`]); when they are pending,
+/// waits for the [`Manual`] reactor's eventfd, then wakes what it holds.
+struct Awaiting<'a, R: Reactor> {
+    ctx: AsyncFixedContext<'a, R, AlignedBuf>,
+    flag: Arc<Flag>,
+    waker: Waker,
+    /// How many times the loop found nothing and waited for the eventfd.
+    waits: usize,
+}
+
+/// A reactor that is, or relays to, a [`Manual`].
+trait HasManual: Reactor {
+    fn manual(&self) -> &Manual;
+}
+
+impl HasManual for Manual {
+    fn manual(&self) -> &Manual {
+        self
+    }
+}
+
+impl HasManual for Relay<Manual> {
+    fn manual(&self) -> &Manual {
+        self.inner()
+    }
+}
+
+impl<'a, R: HasManual> Fixed<'a> for Awaiting<'a, R> {
+    fn fixed(&mut self) -> &mut FixedContext<'a, AlignedBuf> {
+        self.ctx.fixed_mut()
+    }
+
+    fn waits(&self) -> Option<usize> {
+        Some(self.waits)
+    }
+
+    fn reap_some(&mut self, done: &mut Vec<FixedCompletion>, _: usize, _: Duration) -> usize {
+        let mut cx = std::task::Context::from_waker(&self.waker);
+        loop {
+            match self.ctx.poll_reap(&mut cx, done) {
+                Poll::Ready(n) => return n.unwrap(),
+                Poll::Pending => {
+                    self.waits += 1;
+                    wait_manual(self.ctx.reactor().manual());
+                    assert!(
+                        self.flag.0.swap(false, Ordering::SeqCst),
+                        "the reactor's eventfd was readable, its waker not woken"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The fixed path: every round reads the whole file through the same slots, at offsets
 /// that move round by round.
-struct FixedLoop<'a> {
-    fixed: FixedContext<'a, AlignedBuf>,
+struct FixedLoop<'a, F: Fixed<'a>> {
+    fixed: F,
     expected: &'a [u8],
     slots: Vec<FixedSlot>,
     done: Vec<FixedCompletion>,
 }
 
-impl FixedLoop<'_> {
+impl<'a, F: Fixed<'a>> FixedLoop<'a, F> {
     fn round(&mut self, r: usize, one_by_one: bool) {
         for (i, slot) in self.slots.drain(..).enumerate() {
             let block = (i + r) % DEPTH;
             self.fixed
+                .fixed()
                 .push_at(slot, (block * BLOCK) as u64)
                 .map_err(|(_, e)| e)
                 .unwrap();
             if one_by_one {
-                let s = self.fixed.submit();
+                let s = self.fixed.fixed().submit();
                 assert_eq!((s.accepted, s.error), (1, None));
             }
         }
         if !one_by_one {
-            let s = self.fixed.submit();
+            let s = self.fixed.fixed().submit();
             assert_eq!((s.accepted, s.error), (DEPTH, None));
         }
         let deadline = Instant::now() + TIMEOUT;
@@ -219,16 +303,15 @@ impl FixedLoop<'_> {
         while got < DEPTH {
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(!left.is_zero(), "timed out reaping");
-            got += self
-                .fixed
-                .reap(1, DEPTH - got, Some(left), &mut self.done)
-                .unwrap();
+            got += self.fixed.reap_some(&mut self.done, DEPTH - got, left);
         }
+        assert_eq!(got, DEPTH, "more completions than requests");
         for c in self.done.drain(..) {
             assert_eq!(c.result(), Ok(BLOCK as u64));
             let slot = c.into_slot();
-            let block = self.fixed.offset(&slot).unwrap() as usize / BLOCK;
-            let buf = &self.fixed.bufs(&slot).unwrap()[0];
+            let fixed = self.fixed.fixed();
+            let block = fixed.offset(&slot).unwrap() as usize / BLOCK;
+            let buf = &fixed.bufs(&slot).unwrap()[0];
             assert!(buf[..] == self.expected[block * BLOCK..(block + 1) * BLOCK]);
             self.slots.push(slot);
         }
@@ -241,10 +324,43 @@ fn measure_fixed(user_space_reaping: bool, file: &File, expected: &[u8]) -> (usi
         user_space_reaping,
         ..Options::default()
     };
-    let mut fixed = FixedContext::with_options(64, options).unwrap();
+    let fixed = FixedContext::with_options(64, options).unwrap();
+    measure_fixed_loop(fixed, file, expected)
+}
+
+/// [`measure_fixed`] through an [`AsyncFixedContext`] of reactor `R`, on a file on the
+/// disk, so that reads complete after `io_submit` and the loop really waits.
+fn measure_async_fixed_on<R: HasManual>(expected: &[u8]) -> (usize, usize) {
+    let disk = TempFile::new(Fs::Disk, "alloc-async-fixed", expected);
+    disk.open_rw().sync_all().unwrap();
+    let file = &disk.open_direct();
+    let flag = Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+    let awaiting = Awaiting {
+        ctx: AsyncFixedContext::<R, AlignedBuf>::new(64).unwrap(),
+        waker: Waker::from(Arc::clone(&flag)),
+        flag,
+        waits: 0,
+    };
+    measure_fixed_loop(awaiting, file, expected)
+}
+
+fn measure_async_fixed(_: bool, _: &File, expected: &[u8]) -> (usize, usize) {
+    measure_async_fixed_on::<Manual>(expected)
+}
+
+fn measure_async_fixed_relayed(_: bool, _: &File, expected: &[u8]) -> (usize, usize) {
+    measure_async_fixed_on::<Relay<Manual>>(expected)
+}
+
+fn measure_fixed_loop<'a, F: Fixed<'a>>(
+    mut fixed: F,
+    file: &'a File,
+    expected: &'a [u8],
+) -> (usize, usize) {
     let slots = (0..DEPTH)
         .map(|_| {
             fixed
+                .fixed()
                 .insert(Op::read(file, aligned_zeroed(BLOCK), 0))
                 .unwrap()
         })
@@ -265,6 +381,10 @@ fn measure_fixed(user_space_reaping: bool, file: &File, expected: &[u8]) -> (usi
         l.round(r, r % 4 == 3);
     }
     COUNTING.with(|c| c.set(false));
+    if let Some(waits) = l.fixed.waits() {
+        // On a disk the reads complete after `io_submit`: the loop waited for the reactor.
+        eprintln!("async, fixed: the loop waited {waits} times");
+    }
     (
         ALLOCATIONS.load(Ordering::SeqCst),
         FREES.load(Ordering::SeqCst),
@@ -507,6 +627,8 @@ fn steady_state_submit_and_reap_makes_no_allocation() {
             ("async", measure_async),
             ("async, relayed", measure_async_relayed),
             ("async, driven", measure_async_driven),
+            ("async, fixed", measure_async_fixed),
+            ("async, fixed, relayed", measure_async_fixed_relayed),
         ] {
             if path.starts_with("async") && !user_space_reaping {
                 // An AsyncContext always reaps from the ring.
