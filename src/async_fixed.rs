@@ -5,6 +5,7 @@ use crate::context::Options;
 use crate::fixed_slots::FixedCompletion;
 use crate::reactor::Reactor;
 use crate::request::buf::{AlignedBuf, IoBuf};
+use rawaio_abi::aio_context_t;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
@@ -72,6 +73,10 @@ pub struct AsyncFixedContext<'fd, R: Reactor, B: IoBuf = AlignedBuf> {
     /// Dropped first: it holds a duplicate of the context's eventfd.
     reactor: R,
     fixed: FixedContext<'fd, B>,
+    /// The kernel handle of the context whose eventfd the reactor watches, to refuse a
+    /// fixed context swapped in through [`fixed_mut`](Self::fixed_mut) (whose requests
+    /// would signal another eventfd, and a wait would never end).
+    id: aio_context_t,
 }
 
 impl<'fd, R: Reactor, B: IoBuf + 'static> AsyncFixedContext<'fd, R, B> {
@@ -117,7 +122,11 @@ impl<'fd, R: Reactor, B: IoBuf + 'static> AsyncFixedContext<'fd, R, B> {
             .ok_or_else(|| io::Error::other("the context has no eventfd"))?;
         let dup = rustix::io::fcntl_dupfd_cloexec(efd.as_fd(), 0)?;
         let reactor = register(dup)?;
-        Ok(Self { reactor, fixed })
+        Ok(Self {
+            reactor,
+            id: fixed.raw(),
+            fixed,
+        })
     }
 }
 
@@ -147,7 +156,9 @@ impl<'fd, R: Reactor, B: IoBuf> AsyncFixedContext<'fd, R, B> {
     /// in the ring for the next reap.
     ///
     /// # Errors
-    /// As [`FixedContext::reap`] (`EINVAL` in a `fork` child), and the reactor's errors.
+    /// As [`FixedContext::reap`] (`EINVAL` in a `fork` child), and the reactor's errors;
+    /// [`io::ErrorKind::InvalidInput`] when another fixed context was put in this one's
+    /// place through [`fixed_mut`](Self::fixed_mut).
     ///
     /// # Examples
     ///
@@ -190,6 +201,12 @@ impl<'fd, R: Reactor, B: IoBuf> AsyncFixedContext<'fd, R, B> {
         cx: &mut TaskContext<'_>,
         done: &mut Vec<FixedCompletion>,
     ) -> Poll<io::Result<usize>> {
+        if self.fixed.raw() != self.id {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the fixed context was replaced: the reactor watches another one's eventfd",
+            )));
+        }
         loop {
             // The ring first: while completions keep coming, no system call at all.
             let n = self.fixed.reap_ready(done)?;

@@ -222,6 +222,34 @@ mod on_tokio {
         });
     }
 
+    /// A fixed context swapped in through `fixed_mut` signals an eventfd the reactor
+    /// does not watch: reaping says so instead of waiting for ever.
+    #[test]
+    fn a_fixed_context_put_in_its_place_is_refused() {
+        run(current_thread(), async {
+            let (a, _b) = UnixStream::pair().unwrap();
+            let mut ctx = AsyncFixedContext::<Tokio, Vec<u8>>::new(1).unwrap();
+            let other = rawaio::FixedContext::with_options(
+                1,
+                rawaio::Options {
+                    eventfd: true,
+                    ..rawaio::Options::default()
+                },
+            )
+            .unwrap();
+            let mut original = std::mem::replace(ctx.fixed_mut(), other);
+            let slot = ctx.fixed_mut().insert(Op::poll(&a, PollFlags::IN)).unwrap();
+            ctx.fixed_mut().push(slot).map_err(|(_, e)| e).unwrap();
+            assert_eq!(ctx.fixed_mut().submit().accepted, 1);
+            let mut done = Vec::new();
+            let err = ctx.reap(&mut done).await.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+            // Put back, it works again (nothing in flight on it: 0 at once).
+            std::mem::swap(ctx.fixed_mut(), &mut original);
+            assert_eq!(ctx.reap(&mut done).await.unwrap(), 0);
+        });
+    }
+
     #[test]
     fn the_context_and_its_reap_move_between_threads() {
         fn sendable<T: Send>(_: &T) {}
