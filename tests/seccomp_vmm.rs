@@ -15,15 +15,17 @@
 //! under the exclusive entry points' list, which has no `futex`. A third runs a
 //! thread-per-core executor's loop: `AsyncContext::<Driven>::block_on`, parking in the
 //! context, woken by a poll another thread completes and by a waker another thread calls.
+//! A fourth awaits fixed requests through an `AsyncFixedContext`, waiting for its reactor's
+//! eventfd with `poll(2)` when a reap is pending.
 
 mod sandbox;
 #[path = "sandbox/workload.rs"]
 mod workload;
 
 use rawaio::eventfd::EventFd;
-use rawaio::reactor::Driven;
+use rawaio::reactor::{Driven, Reactor};
 use rawaio::syscalls::{self, Syscall};
-use rawaio::{AsyncContext, AsyncPolicy, Context, Op, Options, PollFlags};
+use rawaio::{AsyncContext, AsyncFixedContext, AsyncPolicy, Context, Op, Options, PollFlags};
 use sandbox::{Filter, allow_numbers, confined, in_child};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -407,5 +409,172 @@ fn driven_io_thread_allow_list() {
             armed,
         };
         confined(io, filter, driven_thread);
+    });
+}
+
+/// A reactor for a thread that waits with `poll(2)` itself: keeps the waker when the
+/// eventfd would block.
+struct PollWait {
+    fd: std::os::fd::OwnedFd,
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl Reactor for PollWait {
+    fn register(fd: std::os::fd::OwnedFd) -> std::io::Result<Self> {
+        Ok(Self {
+            fd,
+            waker: std::sync::Mutex::new(None),
+        })
+    }
+
+    fn poll_read(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        read: &mut dyn FnMut() -> std::io::Result<u64>,
+    ) -> std::task::Poll<std::io::Result<u64>> {
+        match read() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                *self.waker.lock().unwrap() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+            other => std::task::Poll::Ready(other),
+        }
+    }
+}
+
+/// What the fixed I/O thread gets, made outside its filter.
+struct FixedIo {
+    ctx: AsyncFixedContext<'static, PollWait, Vec<u8>>,
+    file: Arc<std::fs::File>,
+    /// Written by another thread once the I/O thread waits for it through a poll.
+    kick: Arc<EventFd>,
+    armed: Arc<AtomicBool>,
+}
+
+/// Reaps until `want` completions are in `done`, waiting for the reactor's eventfd with
+/// `poll(2)` (the harness's own call) whenever the reap is pending; returns the waits.
+fn reap_fixed(
+    ctx: &mut AsyncFixedContext<'static, PollWait, Vec<u8>>,
+    done: &mut Vec<rawaio::FixedCompletion>,
+    want: usize,
+) -> usize {
+    let woken = Arc::new(Woken(AtomicBool::new(false)));
+    let waker = std::task::Waker::from(Arc::clone(&woken));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut waits = 0;
+    while done.len() < want {
+        match ctx.poll_reap(&mut cx, done) {
+            std::task::Poll::Ready(n) => assert!(n.expect("reap") > 0, "nothing to reap"),
+            std::task::Poll::Pending => {
+                waits += 1;
+                let mut fds = [rustix::event::PollFd::new(
+                    &ctx.reactor().fd,
+                    rustix::event::PollFlags::IN,
+                )];
+                rustix::event::poll(&mut fds, None).expect("poll");
+                if let Some(w) = ctx.reactor().waker.lock().unwrap().take() {
+                    w.wake();
+                }
+                assert!(woken.0.swap(false, Ordering::SeqCst), "the waker was woken");
+            }
+        }
+    }
+    waits
+}
+
+struct Woken(AtomicBool);
+
+impl std::task::Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A storage engine's I/O thread with fixed requests, awaiting their completions through
+/// an `AsyncFixedContext` (a reactor it polls itself), under the allow-list of the entry
+/// points it uses: writes, then a poll another thread completes (a wait), then the drop.
+fn fixed_thread(io: FixedIo) {
+    let FixedIo {
+        mut ctx,
+        file,
+        kick,
+        armed,
+    } = io;
+    let mut done = Vec::new();
+    let mut slots = Vec::new();
+    for i in 0..16 {
+        let op = Op::write(Arc::clone(&file), vec![i as u8; BLOCK], (i * BLOCK) as u64);
+        slots.push(ctx.fixed_mut().insert(op).expect("insert"));
+    }
+    for slot in slots {
+        ctx.fixed_mut()
+            .push(slot)
+            .map_err(|(_, e)| e)
+            .expect("push");
+    }
+    let s = ctx.fixed_mut().submit();
+    assert_eq!((s.accepted, s.error), (16, None));
+    reap_fixed(&mut ctx, &mut done, 16);
+    assert!(done.iter().all(|c| c.result() == Ok(BLOCK as u64)));
+    done.clear();
+    // A poll another thread completes: the reap waits for the reactor.
+    let poll = ctx
+        .fixed_mut()
+        .insert(Op::poll(Arc::clone(&kick), PollFlags::IN))
+        .expect("insert poll");
+    ctx.fixed_mut()
+        .push(poll)
+        .map_err(|(_, e)| e)
+        .expect("push poll");
+    assert_eq!(ctx.fixed_mut().submit().accepted, 1);
+    armed.store(true, Ordering::Release);
+    let waits = reap_fixed(&mut ctx, &mut done, 1);
+    let mask = done[0].result().expect("polled");
+    assert_ne!(mask & u64::from(PollFlags::IN.bits()), 0);
+    drop(done);
+    drop(ctx);
+    println!("the fixed I/O thread ran under its allow-list ({waits} waits)");
+}
+
+#[test]
+fn fixed_async_io_thread_allow_list() {
+    in_child("fixed_async_io_thread_allow_list", || {
+        let names = [
+            "FixedContext::insert",
+            "FixedContext::push",
+            "FixedContext::submit",
+            "AsyncFixedContext::poll_reap",
+            "AsyncFixedContext::fixed_mut",
+            "AsyncFixedContext::reactor",
+            "drop(AsyncFixedContext)",
+        ];
+        let calls = syscalls::allow_list(&names).expect("the fixed entry points");
+        let mut numbers = allow_numbers(&calls);
+        // The harness's own wait for the reactor's eventfd.
+        numbers.push(i64::from(libc::SYS_ppoll));
+        #[cfg(target_arch = "x86_64")]
+        numbers.push(i64::from(libc::SYS_poll));
+        let filter = Filter::allow_only(&numbers);
+        let ctx = AsyncFixedContext::<PollWait, Vec<u8>>::new(32).expect("AsyncFixedContext::new");
+        let kick = Arc::new(EventFd::new().unwrap());
+        let armed = Arc::new(AtomicBool::new(false));
+        // The other side of the wait, outside the filter.
+        {
+            let (kick, armed) = (Arc::clone(&kick), Arc::clone(&armed));
+            std::thread::spawn(move || {
+                while !armed.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                kick.write(1).unwrap();
+            });
+        }
+        let io = FixedIo {
+            ctx,
+            file: Arc::new(Scratch::new("fixed").file),
+            kick,
+            armed,
+        };
+        confined(io, filter, fixed_thread);
     });
 }
