@@ -550,10 +550,12 @@ fn fixed_async_io_thread_allow_list() {
         ];
         let calls = syscalls::allow_list(&names).expect("the fixed entry points");
         let mut numbers = allow_numbers(&calls);
-        // The harness's own wait for the reactor's eventfd.
+        // The harness's own wait for the reactor's eventfd (`c_long`: `i32` on 32-bit
+        // targets, hence the conversion).
+        #[allow(clippy::useless_conversion)]
         numbers.push(i64::from(libc::SYS_ppoll));
         #[cfg(target_arch = "x86_64")]
-        numbers.push(i64::from(libc::SYS_poll));
+        numbers.push(libc::SYS_poll);
         let filter = Filter::allow_only(&numbers);
         let ctx = AsyncFixedContext::<PollWait, Vec<u8>>::new(32).expect("AsyncFixedContext::new");
         let kick = Arc::new(EventFd::new().unwrap());
