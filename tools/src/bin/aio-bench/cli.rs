@@ -157,16 +157,18 @@ pub enum EngineKind {
     Async,
     Driven,
     Fixed,
+    FixedAsync,
 }
 
 impl EngineKind {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Rawaio,
         Self::Psync,
         Self::IoUring,
         Self::Async,
         Self::Driven,
         Self::Fixed,
+        Self::FixedAsync,
     ];
 
     pub fn name(self) -> &'static str {
@@ -177,6 +179,7 @@ impl EngineKind {
             Self::Async => "async",
             Self::Driven => "driven",
             Self::Fixed => "fixed",
+            Self::FixedAsync => "fixed-async",
         }
     }
 }
@@ -197,6 +200,10 @@ enum EngineArg {
     Driven,
     /// rawaio's FixedContext, a slot per queue slot that keeps its iocb and buffer
     Fixed,
+    /// the same through an AsyncFixedContext: completions awaited through its eventfd, on
+    /// a minimal executor
+    #[value(name = "fixed-async")]
+    FixedAsync,
     All,
 }
 
@@ -284,6 +291,7 @@ where
         EngineArg::Async => vec![EngineKind::Async],
         EngineArg::Driven => vec![EngineKind::Driven],
         EngineArg::Fixed => vec![EngineKind::Fixed],
+        EngineArg::FixedAsync => vec![EngineKind::FixedAsync],
         EngineArg::All => EngineKind::ALL.to_vec(),
     }));
     let reaps = dedup(cli.reaps.iter().flat_map(|r| match r {

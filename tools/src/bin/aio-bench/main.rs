@@ -22,7 +22,10 @@
 //! (user-space ring, `io_getevents` only to wait), syscall (every reap an
 //! `io_getevents`) or eventfd (block on the context's eventfd, then reap as many as it
 //! counted). async ([`aio`]): rawaio's `AsyncContext` on a minimal executor that waits
-//! for the eventfd; driven: the same on a `reactor::Driven` context, parked in. psync
+//! for the eventfd; driven: the same on a `reactor::Driven` context, parked in. fixed
+//! ([`aio`]): rawaio's `FixedContext`, a slot per queue slot that keeps its `iocb` and
+//! buffer; fixed-async: the same through an `AsyncFixedContext`, its completions awaited
+//! through the eventfd by a minimal executor. psync
 //! ([`psync`]): `--threads` threads doing `pread`/`pwrite`. io_uring ([`uring`]): plain
 //! READ/WRITE, set up as fio does; where io_uring is denied (seccomp, the
 //! `kernel.io_uring_disabled` sysctl) it is reported as unavailable and skipped.

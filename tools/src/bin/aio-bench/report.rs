@@ -9,7 +9,7 @@ use std::time::Duration;
 
 pub fn table_header() -> String {
     format!(
-        "{:<8} {:<7} {:<9} {:>5} {:>4} {:>5} {:>3} {:>9} {:>8} {:>7} {:>7} {:>8} {:>6} {:>6}  {}",
+        "{:<11} {:<7} {:<9} {:>5} {:>4} {:>5} {:>3} {:>9} {:>8} {:>7} {:>7} {:>8} {:>6} {:>6}  {}",
         "engine",
         "reap",
         "rw",
@@ -33,7 +33,7 @@ pub const TABLE_FOOTER: &str = "latency: submit to reap, in us; cpu: the process
 
 fn table_prefix(cfg: &Config, case: &Case, qd: usize, batch: usize) -> String {
     format!(
-        "{:<8} {:<7} {:<9} {:>5} {:>4} {:>5} {:>3}",
+        "{:<11} {:<7} {:<9} {:>5} {:>4} {:>5} {:>3}",
         case.engine.name(),
         case.reap.map_or("-", Reap::name),
         case.rw.name(),

@@ -1,7 +1,7 @@
 //! One run (an engine, an access pattern, a reaping mode): its threads, their passes,
 //! and the report that merges them.
 
-use crate::aio::{AsyncEngine, FixedEngine, PollReactor, RawaioEngine};
+use crate::aio::{AsyncEngine, Awaited, Buf, FixedEngine, PollReactor, RawaioEngine};
 use crate::cli::{Config, EngineKind, Reap, Rw};
 use crate::drive::{Pass, Shared, Tally, drive};
 use crate::engine::{Dir, Engine};
@@ -11,6 +11,7 @@ use crate::psync::PsyncEngine;
 use crate::stats::{Latencies, cpu_times};
 use crate::target::Target;
 use crate::uring::UringEngine;
+use rawaio::FixedContext;
 use rawaio::reactor::Driven;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -203,7 +204,18 @@ fn worker(plan: &Plan, t: usize, shared: &Shared) -> Result<ThreadResult, String
             t,
             shared,
         ),
-        EngineKind::Fixed => run_thread(FixedEngine::new(target, depth, cfg.bs), plan, t, shared),
+        EngineKind::Fixed => run_thread(
+            FixedEngine::<FixedContext<Buf>>::new(target, depth, cfg.bs),
+            plan,
+            t,
+            shared,
+        ),
+        EngineKind::FixedAsync => run_thread(
+            FixedEngine::<Awaited>::new(target, depth, cfg.bs),
+            plan,
+            t,
+            shared,
+        ),
     }
 }
 

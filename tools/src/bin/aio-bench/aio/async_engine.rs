@@ -26,8 +26,8 @@ use std::task::{Context as TaskContext, Poll, Wake, Waker};
 /// The reactor of the minimal executor: keeps the waker the context leaves when the
 /// eventfd would block; the executor polls the eventfd and wakes it.
 pub struct PollReactor {
-    fd: OwnedFd,
-    waker: Mutex<Option<Waker>>,
+    pub(super) fd: OwnedFd,
+    pub(super) waker: Mutex<Option<Waker>>,
 }
 
 impl Reactor for PollReactor {

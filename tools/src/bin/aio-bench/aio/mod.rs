@@ -10,7 +10,7 @@ mod fixed;
 
 pub use async_engine::{AsyncEngine, PollReactor};
 pub use context::RawaioEngine;
-pub use fixed::FixedEngine;
+pub use fixed::{Awaited, FixedEngine};
 
 use crate::engine::Dir;
 use rawaio::{AlignedBuf, Completion, Errno, Op};
