@@ -27,8 +27,8 @@
 
 use rawaio::reactor::{Driven, Reactor};
 use rawaio::{
-    AlignedBuf, AsyncContext, Completion, Context, Exclusive, FixedCompletion, FixedContext,
-    FixedSlot, Op, OpFuture, Options, Submitted, Token,
+    AlignedBuf, AsyncContext, Completion, Context, Exclusive, FixedContext, FixedSlot, Op,
+    OpFuture, Options, Submitted, Token,
 };
 use std::collections::VecDeque;
 use std::fs::File;
@@ -341,6 +341,7 @@ fn fixed_slots<'f>(
 }
 
 /// Submits batches of fixed requests while slots are free.
+#[cfg(feature = "tokio")]
 #[inline]
 fn fixed_submit(
     batch: usize,
@@ -367,10 +368,11 @@ fn fixed_submit(
 }
 
 /// Checks the fixed completions reaped and frees their slots.
+#[cfg(feature = "tokio")]
 #[inline]
 fn fixed_done(
     bs: usize,
-    done: &mut Vec<FixedCompletion>,
+    done: &mut Vec<rawaio::FixedCompletion>,
     free: &mut Vec<FixedSlot>,
 ) -> Result<(), String> {
     // From the back: no `Drain` to set up and tear down per round (the order within a
