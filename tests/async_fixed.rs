@@ -13,11 +13,20 @@ use support::{Fs, TempFile, pattern};
 const BLOCK: usize = 4096;
 
 /// Reads a file of `depth` blocks through `depth` slots, three times over at offsets
-/// that move round by round, awaiting the completions; checks every block's bytes.
+/// that move round by round, awaiting the completions; checks every block's bytes. On
+/// tmpfs the reads complete inside `io_submit`.
 #[allow(dead_code)]
 async fn reads_at_depth<R: Reactor>(depth: usize) {
+    reads_at_depth_in::<R>(Fs::direct(), depth, 3).await;
+}
+
+/// [`reads_at_depth`] with `rounds` rounds, on `fs`: on the disk the reads complete
+/// after `io_submit`, so reaps really wait for the reactor.
+#[allow(dead_code)]
+async fn reads_at_depth_in<R: Reactor>(fs: Fs, depth: usize, rounds: usize) {
     let contents = pattern(7, depth * BLOCK);
-    let file = TempFile::new(Fs::direct(), "async-fixed", &contents);
+    let file = TempFile::new(fs, "async-fixed", &contents);
+    file.open_rw().sync_all().unwrap();
     let file = file.open_direct();
     let mut ctx = AsyncFixedContext::<R, AlignedBuf>::new(depth as u32).unwrap();
     let mut free: Vec<_> = (0..depth)
@@ -27,7 +36,8 @@ async fn reads_at_depth<R: Reactor>(depth: usize) {
         })
         .collect();
     let mut done = Vec::new();
-    for round in 0..3 {
+    let mut waits = 0;
+    for round in 0..rounds {
         for (i, slot) in free.drain(..).enumerate() {
             let block = (i + round) % depth;
             ctx.fixed_mut()
@@ -39,6 +49,9 @@ async fn reads_at_depth<R: Reactor>(depth: usize) {
         assert_eq!((s.accepted, s.error), (depth, None));
         let mut got = 0;
         while got < depth {
+            if ctx.fixed().ready() == 0 {
+                waits += 1;
+            }
             let n = ctx.reap(&mut done).await.unwrap();
             assert!(n > 0, "a reap with requests in flight resolved to 0");
             got += n;
@@ -56,6 +69,7 @@ async fn reads_at_depth<R: Reactor>(depth: usize) {
     // Nothing in flight: nothing to wait for.
     assert_eq!(ctx.reap(&mut done).await.unwrap(), 0);
     assert!(done.is_empty());
+    eprintln!("{fs:?}: {rounds} rounds of {depth} reads, {waits} reaps found the ring empty");
 }
 
 #[test]
@@ -112,6 +126,22 @@ mod on_tokio {
     #[test]
     fn reads_at_depth_on_a_multi_threaded_runtime() {
         run(multi_thread(), reads_at_depth::<Relay<Tokio>>(16));
+    }
+
+    #[test]
+    fn reads_from_the_disk_wait_for_tokio() {
+        run(
+            current_thread(),
+            reads_at_depth_in::<Tokio>(Fs::Disk, 32, 30),
+        );
+    }
+
+    #[test]
+    fn reads_from_the_disk_wait_for_a_relay_on_a_multi_threaded_runtime() {
+        run(
+            multi_thread(),
+            reads_at_depth_in::<Relay<Tokio>>(Fs::Disk, 32, 30),
+        );
     }
 
     /// A poll of a socket that nobody writes yet: the reap waits (a timeout ends it, and
@@ -277,5 +307,10 @@ mod on_async_io {
     #[test]
     fn reads_at_depth_on_async_io() {
         run_on_async_io(reads_at_depth::<AsyncIo>(32));
+    }
+
+    #[test]
+    fn reads_from_the_disk_wait_for_async_io() {
+        run_on_async_io(reads_at_depth_in::<AsyncIo>(Fs::Disk, 32, 30));
     }
 }
