@@ -2,6 +2,7 @@
 
 use crate::FixedContext;
 use crate::context::Options;
+use crate::eventfd::EventFd;
 use crate::fixed_slots::FixedCompletion;
 use crate::reactor::Reactor;
 use crate::request::buf::{AlignedBuf, IoBuf};
@@ -9,7 +10,7 @@ use rawaio_abi::aio_context_t;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::task::{Context as TaskContext, Poll};
 
 /// A [`FixedContext`] for an async task: the task awaits its completions
@@ -117,11 +118,10 @@ impl<'fd, R: Reactor, B: IoBuf + 'static> AsyncFixedContext<'fd, R, B> {
             ..Options::default()
         };
         let fixed = FixedContext::with_options(nr_events, options)?;
-        let efd = fixed
+        let reactor = fixed
             .eventfd()
-            .ok_or_else(|| io::Error::other("the context has no eventfd"))?;
-        let dup = rustix::io::fcntl_dupfd_cloexec(efd.as_fd(), 0)?;
-        let reactor = register(dup)?;
+            .ok_or_else(|| io::Error::other("the context has no eventfd"))?
+            .register_duplicate(register)?;
         Ok(Self {
             reactor,
             id: fixed.raw(),
@@ -217,12 +217,8 @@ impl<'fd, R: Reactor, B: IoBuf> AsyncFixedContext<'fd, R, B> {
             // the eventfd, so an event posted after that look either bumps the eventfd
             // before this read (which then succeeds: look again) or after it (which
             // wakes the reactor).
-            let fixed = &self.fixed;
-            let mut drain = || match fixed.eventfd() {
-                Some(efd) => efd.drain(),
-                None => Err(io::Error::other("the context has no eventfd")),
-            };
-            match self.reactor.poll_read(cx, &mut drain) {
+            let efd = self.fixed.eventfd();
+            match self.reactor.poll_read(cx, &mut || EventFd::drain_of(efd)) {
                 Poll::Ready(Ok(_)) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,

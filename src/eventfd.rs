@@ -146,6 +146,23 @@ impl EventFd {
         }
     }
 
+    /// [`drain`](Self::drain) of a context's eventfd, if it has one (a reactor's `read`
+    /// function for the context; an error, never a panic, without one).
+    pub(crate) fn drain_of(efd: Option<&Self>) -> io::Result<u64> {
+        efd.ok_or_else(|| io::Error::other("the context has no eventfd"))?
+            .drain()
+    }
+
+    /// Registers a close-on-exec duplicate of this eventfd with a reactor, made by
+    /// `register` (what [`Reactor::register`](crate::reactor::Reactor::register) is
+    /// handed).
+    pub(crate) fn register_duplicate<R>(
+        &self,
+        register: impl FnOnce(OwnedFd) -> io::Result<R>,
+    ) -> io::Result<R> {
+        register(rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)?)
+    }
+
     /// Adds `n` to the counter, waking anyone polling the eventfd (for tests, or to
     /// wake a waiter without a completion). A write interrupted by a signal is retried.
     ///

@@ -2,6 +2,7 @@
 
 use super::Inner;
 use super::waiters::{After, State, Watch};
+use crate::eventfd::EventFd;
 use crate::reactor::Reactor;
 use crate::request::buf::IoBuf;
 use crate::request::completion::{Completion, Token};
@@ -48,13 +49,6 @@ pub(super) struct Reaped<B> {
     needs_arming: bool,
     /// How many completions were taken from the ring.
     pub(super) count: usize,
-}
-
-/// The eventfd's counter, or `WouldBlock` when it is zero.
-fn drain(ctx: &crate::Context<impl IoBuf>) -> io::Result<u64> {
-    ctx.eventfd()
-        .ok_or_else(|| io::Error::other("the context has no eventfd"))?
-        .drain()
 }
 
 impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
@@ -260,7 +254,10 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 return Ok(None);
             }
             let mut cx = task::Context::from_waker(&self.readiness);
-            match self.reactor.poll_read(&mut cx, &mut || drain(&self.ctx)) {
+            match self
+                .reactor
+                .poll_read(&mut cx, &mut || EventFd::drain_of(self.ctx.eventfd()))
+            {
                 Poll::Ready(Ok(_)) => continue,
                 Poll::Ready(Err(e)) => return Err(reactor_error(e)),
                 Poll::Pending => {

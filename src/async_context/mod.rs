@@ -81,7 +81,7 @@ use rustix::io::Errno;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
@@ -267,13 +267,11 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
             Some(_) => None,
             None => Some(Arc::new(EventFd::new()?)),
         };
-        let efd = match (&kick, ctx.eventfd()) {
-            (Some(kick), _) => kick.as_fd(),
-            (None, Some(efd)) => efd.as_fd(),
-            (None, None) => return Err(io::Error::other("the context has no eventfd")),
-        };
-        let dup = rustix::io::fcntl_dupfd_cloexec(efd, 0)?;
-        let reactor = register(dup)?;
+        let reactor = kick
+            .as_deref()
+            .or(ctx.eventfd())
+            .ok_or_else(|| io::Error::other("the context has no eventfd"))?
+            .register_duplicate(register)?;
         let slots = ctx.ring_size() as usize;
         let mut state = State::new(slots);
         // Without an eventfd there is no reactor to arm: whoever calls `park` reaps for

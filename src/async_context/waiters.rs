@@ -372,14 +372,7 @@ impl<B> State<B> {
     /// Takes the completion of `token`, just submitted, if it was reaped already (for its
     /// submitter to look at before its future may see it).
     pub(super) fn take_early(&mut self, token: Token) -> Option<Completion<B>> {
-        if let Some(entry) = self.entry(token) {
-            if matches!(entry, Entry::Done(c) if c.token() == token) {
-                if let Entry::Done(c) = std::mem::replace(entry, Entry::Vacant) {
-                    return Some(c);
-                }
-            }
-        }
-        self.take_away_done(token)
+        self.claim(token)
     }
 
     /// Takes `token`'s completion from the map of requests away from their slot.
@@ -608,14 +601,10 @@ impl<B> State<B> {
     /// path).
     #[inline(always)]
     pub(super) fn claim_inline(&mut self, token: Token) -> Option<Completion<B>> {
-        if let Some(entry) = self.entry(token) {
-            if matches!(entry, Entry::Done(c) if c.token() == token) {
-                if let Entry::Done(c) = std::mem::replace(entry, Entry::Vacant) {
-                    return Some(c);
-                }
-            }
+        match self.take_in_slot(token, |c| c) {
+            Some(c) => Some(c),
+            None => self.take_away_done(token),
         }
-        self.take_away_done(token)
     }
 
     /// Forgets `token`'s future: returns its completion if it had come (to drop outside

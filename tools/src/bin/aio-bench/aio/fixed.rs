@@ -8,9 +8,7 @@ use crate::engine::{Dir, Engine};
 use crate::target::Target;
 use rawaio::{AsyncFixedContext, FixedCompletion, FixedContext, FixedSlot, Op};
 use std::fs::File;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::task::{Context as TaskContext, Poll, Waker};
 
 /// A fixed context, and how the engine waits for its completions.
 pub trait Fixed<'f>: Sized {
@@ -51,30 +49,17 @@ impl<'f> Fixed<'f> for FixedContext<'f, Buf> {
     }
 }
 
-/// A waker that raises a flag: the one task of this minimal executor.
-struct Flag(AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::Release);
-    }
-}
-
 /// Awaited: `AsyncFixedContext::poll_reap`, and when it is pending, `poll(2)` on the
-/// reactor's eventfd, then the waker the reactor kept.
+/// reactor's eventfd. The executor's one task is polled again after every wait, so its
+/// waker need do nothing.
 pub struct Awaited<'f> {
     ctx: AsyncFixedContext<'f, PollReactor, Buf>,
-    flag: Arc<Flag>,
-    waker: Waker,
 }
 
 impl<'f> Fixed<'f> for Awaited<'f> {
     fn new(qd: usize) -> Result<Self, String> {
-        let flag = Arc::new(Flag(AtomicBool::new(false)));
         Ok(Self {
             ctx: AsyncFixedContext::new(qd as u32).map_err(|e| format!("io_setup({qd}): {e}"))?,
-            waker: Waker::from(Arc::clone(&flag)),
-            flag,
         })
     }
 
@@ -100,7 +85,7 @@ impl<'f> Fixed<'f> for Awaited<'f> {
                 .map_err(|e| format!("reaping: {e}"));
         }
         let min = min.min(self.ctx.fixed().in_flight());
-        let mut cx = TaskContext::from_waker(&self.waker);
+        let mut cx = TaskContext::from_waker(Waker::noop());
         let mut got = 0;
         loop {
             match self.ctx.poll_reap(&mut cx, done) {
@@ -116,12 +101,9 @@ impl<'f> Fixed<'f> for Awaited<'f> {
                     if !wait_readable(&reactor.fd)? {
                         return Err(format!("no completion signalled within {TIMEOUT:?}"));
                     }
-                    if let Some(waker) = reactor.waker.lock().unwrap().take() {
-                        waker.wake();
-                    }
-                    // The one task polls again whether or not it was woken (a reap
-                    // finds what came, or waits again).
-                    self.flag.0.store(false, Ordering::Relaxed);
+                    // The waker the reactor kept is the no-op one: polling again is the
+                    // wake-up (a reap finds what came, or waits again).
+                    reactor.waker.lock().unwrap().take();
                 }
             }
         }
