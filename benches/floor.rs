@@ -667,26 +667,31 @@ fn async_tokio<R: Reactor>(a: &Args, file: &File, run: &mut Run) -> Result<(), S
     })
 }
 
-/// The tokio paths: futures or fixed requests, through tokio's reactor or relayed to it.
+/// How a tokio path waits: through tokio's reactor, a [`rawaio::reactor::Relay`] of it,
+/// or not at all ([`rawaio::reactor::BusyPoll`]).
+#[derive(Clone, Copy)]
+enum Wait {
+    Tokio,
+    Relay,
+    Busy,
+}
+
+/// The tokio paths: futures or fixed requests, waiting as `wait` says.
 #[cfg(feature = "tokio")]
-fn tokio_path(
-    a: &Args,
-    file: &File,
-    run: &mut Run,
-    fixed: bool,
-    relay: bool,
-) -> Result<(), String> {
-    use rawaio::reactor::{Relay, Tokio};
-    match (fixed, relay) {
-        (false, true) => async_tokio::<Relay<Tokio>>(a, file, run),
-        (false, false) => async_tokio::<Tokio>(a, file, run),
-        (true, true) => fixed_tokio::<Relay<Tokio>>(a, file, run),
-        (true, false) => fixed_tokio::<Tokio>(a, file, run),
+fn tokio_path(a: &Args, file: &File, run: &mut Run, fixed: bool, wait: Wait) -> Result<(), String> {
+    use rawaio::reactor::{BusyPoll, Relay, Tokio};
+    match (fixed, wait) {
+        (false, Wait::Relay) => async_tokio::<Relay<Tokio>>(a, file, run),
+        (false, Wait::Tokio) => async_tokio::<Tokio>(a, file, run),
+        (false, Wait::Busy) => async_tokio::<BusyPoll>(a, file, run),
+        (true, Wait::Relay) => fixed_tokio::<Relay<Tokio>>(a, file, run),
+        (true, Wait::Tokio) => fixed_tokio::<Tokio>(a, file, run),
+        (true, Wait::Busy) => fixed_tokio::<BusyPoll>(a, file, run),
     }
 }
 
 #[cfg(not(feature = "tokio"))]
-fn tokio_path(_: &Args, _: &File, _: &mut Run, _: bool, _: bool) -> Result<(), String> {
+fn tokio_path(_: &Args, _: &File, _: &mut Run, _: bool, _: Wait) -> Result<(), String> {
     Err("the tokio paths need `--features tokio`".into())
 }
 
@@ -740,13 +745,15 @@ fn main() -> ExitCode {
         "fixed" => fixed(&a, &file, &mut run),
         "async" => async_minimal(&a, &file, &mut run),
         "driven" => async_driven(&a, &file, &mut run),
-        "tokio" => tokio_path(&a, &file, &mut run, false, false),
-        "tokio-relay" => tokio_path(&a, &file, &mut run, false, true),
-        "fixed-tokio" => tokio_path(&a, &file, &mut run, true, false),
-        "fixed-relay" => tokio_path(&a, &file, &mut run, true, true),
+        "tokio" => tokio_path(&a, &file, &mut run, false, Wait::Tokio),
+        "tokio-relay" => tokio_path(&a, &file, &mut run, false, Wait::Relay),
+        "tokio-busy" => tokio_path(&a, &file, &mut run, false, Wait::Busy),
+        "fixed-tokio" => tokio_path(&a, &file, &mut run, true, Wait::Tokio),
+        "fixed-relay" => tokio_path(&a, &file, &mut run, true, Wait::Relay),
+        "fixed-busy" => tokio_path(&a, &file, &mut run, true, Wait::Busy),
         other => Err(format!(
             "unknown path kind {other:?}: owning, exclusive, fixed, async, driven, tokio, \
-             tokio-relay, fixed-tokio or fixed-relay"
+             tokio-relay, tokio-busy, fixed-tokio, fixed-relay or fixed-busy"
         )),
     };
     let secs = run.start.elapsed().as_secs_f64();

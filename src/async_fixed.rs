@@ -27,9 +27,12 @@ use std::task::{Context as TaskContext, Poll};
 /// cheapest way to run this under tokio at high queue depth).
 ///
 /// Where each request should be a future of its own, shared by many tasks, use
-/// [`AsyncContext`](crate::AsyncContext). A reactor that watches no eventfd
-/// ([`Driven`](crate::reactor::Driven)) has no use here: such an executor waits in the
-/// kernel itself, with [`FixedContext::reap`].
+/// [`AsyncContext`](crate::AsyncContext). With [`BusyPoll`](crate::reactor::BusyPoll)
+/// in place of a reactor, there is no eventfd: `reap` finding the ring empty wakes its
+/// own task and returns `Pending`, so the executor comes back to look again at its next
+/// turn (a thread given to I/O; see `BusyPoll`). [`Driven`](crate::reactor::Driven) has
+/// no use here: such an executor waits in the kernel itself, with
+/// [`FixedContext::reap`].
 ///
 /// Everything else (slots, submission, ownership, drop, `fork`) is the fixed context's:
 /// reach it through [`fixed`](Self::fixed) and [`fixed_mut`](Self::fixed_mut). Dropping
@@ -83,15 +86,17 @@ pub struct AsyncFixedContext<'fd, R: Reactor, B: IoBuf = AlignedBuf> {
 impl<'fd, R: Reactor, B: IoBuf + 'static> AsyncFixedContext<'fd, R, B> {
     /// Creates a fixed context with room for at least `nr_events` requests in flight
     /// (see [`FixedContext::new`]) and an eventfd that every request signals, and
-    /// registers a duplicate of the eventfd with a new reactor `R`.
+    /// registers a duplicate of the eventfd with a new reactor `R`. (For a reactor that
+    /// [busy-polls](Reactor::BUSY_POLLS), the context has no eventfd, and `R` is handed
+    /// one that nothing signals.)
     ///
     /// # Errors
     /// - Those of [`FixedContext::new`] (`EAGAIN`: `/proc/sys/fs/aio-max-nr` reached).
     /// - Those of `eventfd(2)`, of duplicating it (`EMFILE`) and of the reactor's
     ///   [`register`](Reactor::register) (no runtime, say).
-    /// - [`io::ErrorKind::InvalidInput`] when `R` watches no eventfd
-    ///   ([`Reactor::WATCHES_EVENTFD`] is false, as for
-    ///   [`Driven`](crate::reactor::Driven)).
+    /// - [`io::ErrorKind::InvalidInput`] when `R` neither watches the eventfd nor
+    ///   busy-polls ([`Reactor::WATCHES_EVENTFD`] and [`Reactor::BUSY_POLLS`] both false,
+    ///   as for [`Driven`](crate::reactor::Driven)), or claims both.
     #[doc(alias = "io_setup")]
     pub fn new(nr_events: u32) -> io::Result<Self> {
         Self::with_reactor(nr_events, R::register)
@@ -106,22 +111,24 @@ impl<'fd, R: Reactor, B: IoBuf + 'static> AsyncFixedContext<'fd, R, B> {
         nr_events: u32,
         register: impl FnOnce(OwnedFd) -> io::Result<R>,
     ) -> io::Result<Self> {
-        if !R::WATCHES_EVENTFD {
+        if R::WATCHES_EVENTFD == R::BUSY_POLLS {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "an AsyncFixedContext needs a reactor that watches its eventfd \
-                 (with one that does not, wait in FixedContext::reap)",
+                "an AsyncFixedContext needs a reactor that watches its eventfd, or one that \
+                 busy-polls (with any other, wait in FixedContext::reap)",
             ));
         }
         let options = Options {
-            eventfd: true,
+            eventfd: R::WATCHES_EVENTFD,
             ..Options::default()
         };
         let fixed = FixedContext::with_options(nr_events, options)?;
-        let reactor = fixed
-            .eventfd()
-            .ok_or_else(|| io::Error::other("the context has no eventfd"))?
-            .register_duplicate(register)?;
+        let reactor = match fixed.eventfd() {
+            Some(efd) => efd.register_duplicate(register)?,
+            // Busy-polling: no eventfd for the requests to signal; the reactor is handed
+            // one nothing signals.
+            None => EventFd::new()?.register_duplicate(register)?,
+        };
         Ok(Self {
             reactor,
             id: fixed.raw(),
@@ -192,7 +199,8 @@ impl<'fd, R: Reactor, B: IoBuf> AsyncFixedContext<'fd, R, B> {
 
     /// [`reap`](Self::reap) as a poll function, for a hand-written future: ready with
     /// the count when it reaped something (or nothing is in flight); otherwise the
-    /// reactor wakes the waker of `cx` once a completion may have arrived.
+    /// reactor wakes the waker of `cx` once a completion may have arrived (a
+    /// busy-polling one at once).
     ///
     /// # Errors
     /// As [`reap`](Self::reap).
@@ -212,6 +220,11 @@ impl<'fd, R: Reactor, B: IoBuf> AsyncFixedContext<'fd, R, B> {
             let n = self.fixed.reap_ready(done)?;
             if n > 0 || self.fixed.in_flight() == 0 {
                 return Poll::Ready(Ok(n));
+            }
+            if R::BUSY_POLLS {
+                // Look again at the task's next turn.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
             // The ring is empty. The kernel posts an event to the ring before it bumps
             // the eventfd, so an event posted after that look either bumps the eventfd

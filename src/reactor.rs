@@ -25,6 +25,11 @@
 //! blocks in [`AsyncContext::park`](crate::AsyncContext::park) (`io_getevents`) when it
 //! has nothing else to do. The kernel's work per completion is then the least there is.
 //!
+//! [`BusyPoll`] is no reactor either, for any executor (tokio's too) on a thread given to
+//! I/O: no eventfd, and while requests are in flight one waiting future at a time wakes
+//! its own task after each look at the ring, so the executor never sleeps. The kernel's
+//! work per completion is `Driven`'s; the price is a CPU kept busy.
+//!
 //! [`Preemption`] is a building block for such runtimes: a "time slice over" flag read
 //! from a second AIO context's completion ring, without a system call.
 
@@ -34,12 +39,14 @@ use std::task::{Context, Poll};
 
 #[cfg(feature = "async-io")]
 mod async_io;
+mod busy;
 mod driven;
 mod preempt;
 mod relay;
 #[cfg(feature = "tokio")]
 mod tokio;
 
+pub use self::busy::BusyPoll;
 pub use self::driven::Driven;
 pub use self::preempt::Preemption;
 pub use self::relay::Relay;
@@ -110,6 +117,15 @@ pub trait Reactor: Send + Sync + Sized + 'static {
     /// `IOCB_FLAG_RESFD`, never calls [`poll_read`](Self::poll_read), and hands
     /// [`register`](Self::register) an eventfd that no completion signals.
     const WATCHES_EVENTFD: bool = true;
+
+    /// Whether the context's futures busy-poll the completion ring, as with
+    /// [`BusyPoll`]: `false` for every other reactor. With it set (and
+    /// [`WATCHES_EVENTFD`](Self::WATCHES_EVENTFD) unset, or the context refuses to be
+    /// made), the context has no eventfd, as for [`Driven`], yet needs no `park`: while
+    /// requests are in flight, one waiting future at a time is the poller, whose poll
+    /// looks at the ring and wakes its own task again, so that the executor comes back to
+    /// it at its next turn. The reactor's [`poll_read`](Self::poll_read) is never called.
+    const BUSY_POLLS: bool = false;
 
     /// Registers `eventfd` (a non-blocking, close-on-exec duplicate of the context's
     /// eventfd, which the reactor now owns) with the reactor.

@@ -1,6 +1,6 @@
 //! [`AsyncFixedContext`]: fixed requests whose completions a task awaits, on tokio (its
-//! own reactor and a `Relay` to it) and on async-io: reads at depth, waits that really
-//! wait (a poll of a socket written later), a reap future dropped while it waits, a
+//! own reactor, a `Relay` to it, and busy-polling) and on async-io: reads at depth, waits
+//! that really wait (a poll of a socket written later), a reap future dropped while it waits, a
 //! context dropped with a request in flight, and the reactor it cannot use.
 
 mod async_support;
@@ -108,7 +108,7 @@ mod on_tokio {
     use super::async_support::on_tokio::{current_thread, multi_thread, run};
     use super::*;
     use rawaio::PollFlags;
-    use rawaio::reactor::{Relay, Tokio};
+    use rawaio::reactor::{BusyPoll, Relay, Tokio};
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
     use std::time::Duration;
@@ -177,6 +177,61 @@ mod on_tokio {
             (&a).read_exact(&mut byte).unwrap();
         }
         b.flush().unwrap();
+    }
+
+    #[test]
+    fn reads_at_depth_busy_polling() {
+        run(current_thread(), reads_at_depth::<BusyPoll>(32));
+    }
+
+    #[test]
+    fn reads_from_the_disk_busy_polling() {
+        run(
+            current_thread(),
+            reads_at_depth_in::<BusyPoll>(Fs::Disk, 32, 30),
+        );
+    }
+
+    #[test]
+    fn reads_from_the_disk_busy_polling_on_a_multi_threaded_runtime() {
+        run(
+            multi_thread(),
+            reads_at_depth_in::<BusyPoll>(Fs::Disk, 32, 30),
+        );
+    }
+
+    /// Busy-polling, the wait is the reap's own: each poll that finds the ring empty
+    /// wakes the task again. Counts the polls of one wait of 30 ms.
+    #[test]
+    fn a_busy_polling_wait_ends_when_the_socket_is_written() {
+        run(current_thread(), async {
+            waits_until_the_socket_is_written::<BusyPoll>().await;
+            let (a, mut b) = UnixStream::pair().unwrap();
+            let mut ctx = AsyncFixedContext::<BusyPoll, Vec<u8>>::new(1).unwrap();
+            let slot = ctx.fixed_mut().insert(Op::poll(&a, PollFlags::IN)).unwrap();
+            ctx.fixed_mut().push(slot).map_err(|(_, e)| e).unwrap();
+            assert_eq!(ctx.fixed_mut().submit().accepted, 1);
+            let writer = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                b.write_all(b"x").unwrap();
+                b
+            });
+            let mut done = Vec::new();
+            let mut polls = 0;
+            let n = std::future::poll_fn(|cx| {
+                polls += 1;
+                ctx.poll_reap(cx, &mut done)
+            })
+            .await
+            .unwrap();
+            assert_eq!(n, 1);
+            assert!(
+                polls > 10,
+                "polled {polls} times in 30 ms: it did not busy-poll"
+            );
+            assert_ne!(mask(&done[0]) & u64::from(PollFlags::IN.bits()), 0);
+            drop(writer.join().unwrap());
+        });
     }
 
     #[test]

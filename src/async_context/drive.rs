@@ -77,6 +77,9 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         let mut st = self.shared.lock();
         if let Me::Op(token) = me {
             if let Some(mine) = st.claim(token) {
+                if R::BUSY_POLLS {
+                    st.leave_spin(token);
+                }
                 return Ok(Reaped {
                     mine: Some(Mine::Completion(mine)),
                     fired: st.fired,
@@ -96,6 +99,9 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         let mine = match me {
             Me::Op(token) => {
                 let mine = st.claim(token).map(Mine::Completion);
+                if R::BUSY_POLLS && mine.is_some() {
+                    st.leave_spin(token);
+                }
                 if let (None, Some(waker)) = (&mine, waker) {
                     // Still waiting: the waker is left under the same hold of the lock as
                     // the reap that did not find the completion, so whoever delivers it
@@ -170,6 +176,9 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         let mut after = std::mem::replace(&mut st.spare, After::new());
         let result = self.reap_into(&mut st, Some(token), &mut after);
         if let Some(completion) = st.claim(token) {
+            if R::BUSY_POLLS {
+                st.leave_spin(token);
+            }
             let needs_arming = st.needs_arming();
             self.end_reap(st, after);
             if needs_arming {
@@ -180,6 +189,13 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         // Left under the same hold as the reap that did not find the completion: whoever
         // delivers it later finds the waker.
         st.set_waker(token, waker);
+        if R::BUSY_POLLS && st.is_spinner(token) {
+            // The poller: looks at the ring again at its task's next turn.
+            self.end_reap(st, after);
+            result.map_err(io::Error::from)?;
+            waker.wake_by_ref();
+            return Ok(None);
+        }
         let reaped = match result {
             Err(e) => Err(io::Error::from(e)),
             Ok(count) => Ok(Reaped {
@@ -253,6 +269,10 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                 // The reactor will wake one of the waiting tasks, which reaps for all.
                 return Ok(None);
             }
+            if R::BUSY_POLLS {
+                self.spin(me, task_waker);
+                return Ok(None);
+            }
             let mut cx = task::Context::from_waker(&self.readiness);
             match self
                 .reactor
@@ -275,6 +295,33 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                         .map(|r| r.mine);
                 }
             }
+        }
+    }
+
+    /// A busy-polling context's arming: unless a poller is at work, `me` becomes it (a
+    /// future: its task is woken at once, and looks at the ring again at its next turn),
+    /// or, for nobody in particular, a waiting future is made the poller and its task
+    /// woken. A task waiting for room wakes itself, without becoming the poller.
+    #[cold]
+    fn spin(&self, me: Me, task_waker: Option<&Waker>) {
+        let other = {
+            let mut st = self.shared.lock();
+            if st.armed {
+                return;
+            }
+            match (me, task_waker) {
+                (Me::Op(token), Some(_)) => {
+                    st.spin_on(token);
+                    None
+                }
+                (Me::Room, Some(_)) => None,
+                _ => st.pick_spinner(),
+            }
+        };
+        match (other, task_waker) {
+            (Some(waker), _) => waker.wake(),
+            (None, Some(waker)) if me != Me::Nobody => waker.wake_by_ref(),
+            _ => {}
         }
     }
 

@@ -82,6 +82,9 @@ impl<R: Reactor, B: IoBuf + 'static> OpFuture<R, B> {
         let mut after = After::new();
         let (garbage, was_waiting, needs_arming) = {
             let mut st = inner.shared.lock();
+            if R::BUSY_POLLS {
+                st.leave_spin(token);
+            }
             let (garbage, was_waiting) = st.abandon(token, &mut after);
             (garbage, was_waiting, st.needs_arming())
         };
@@ -112,6 +115,9 @@ impl<R: Reactor, B: IoBuf + 'static> Future for OpFuture<R, B> {
         // hold of the lock, nothing else).
         let mut st = inner.shared.lock();
         if let Some(ready) = st.take_in_slot(token, |c| Poll::Ready(Ok(c))) {
+            if R::BUSY_POLLS {
+                st.leave_spin(token);
+            }
             let needs_arming = st.needs_arming();
             drop(st);
             this.live = false;

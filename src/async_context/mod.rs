@@ -125,7 +125,8 @@ use waiters::{Counts, State, Waiters};
 /// (feature `tokio`), `reactor::AsyncIo` (feature `async-io`), your own ([`Reactor`]),
 /// or [`reactor::Driven`](crate::reactor::Driven) for an executor whose idle loop parks
 /// in the context ([`park`](Self::park)): no eventfd, the least kernel work per
-/// completion.
+/// completion, or [`reactor::BusyPoll`](crate::reactor::BusyPoll) for a thread given to
+/// I/O, whose executor keeps looking at the ring while requests are in flight.
 ///
 /// # Examples
 ///
@@ -247,6 +248,13 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
         policy: AsyncPolicy,
         register: impl FnOnce(OwnedFd) -> io::Result<R>,
     ) -> io::Result<Self> {
+        if R::BUSY_POLLS && R::WATCHES_EVENTFD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "rawaio::AsyncContext: a reactor that busy-polls (Reactor::BUSY_POLLS) \
+                 watches no eventfd (Reactor::WATCHES_EVENTFD must be false)",
+            ));
+        }
         let options = Options {
             eventfd: R::WATCHES_EVENTFD,
             ..Options::default()
@@ -275,8 +283,9 @@ impl<R: Reactor, B: IoBuf + 'static> AsyncContext<R, B> {
         let slots = ctx.ring_size() as usize;
         let mut state = State::new(slots);
         // Without an eventfd there is no reactor to arm: whoever calls `park` reaps for
-        // the tasks that wait, so the context counts as armed for good.
-        state.armed = !R::WATCHES_EVENTFD;
+        // the tasks that wait, so the context counts as armed for good. Unless the
+        // futures busy-poll: then arming makes one of them the poller.
+        state.armed = !R::WATCHES_EVENTFD && !R::BUSY_POLLS;
         let shared = Arc::new(Waiters {
             state: crate::slots::lock::Lock::new(state),
             counts: Counts {

@@ -127,8 +127,14 @@ pub(super) struct State<B> {
     /// Requests finished by deliveries whose room is not yet given back (once per reap,
     /// by [`flush_freed`](Self::flush_freed)).
     freed: usize,
-    /// Whether the reactor holds the context's waker, unspent.
+    /// Whether the reactor holds the context's waker, unspent. For a reactor that
+    /// [busy-polls](crate::reactor::Reactor::BUSY_POLLS): whether a waiting future has
+    /// been made the poller (`spinner`), whose task keeps looking at the ring.
     pub(super) armed: bool,
+    /// The poller of a busy-polling context: the slot index and generation of the
+    /// request whose future wakes its own task after each look at the ring, until it
+    /// resolves or goes.
+    spinner: Option<(u32, u32)>,
     /// How many times the reactor has woken the context's waker.
     pub(super) fired: u64,
     /// The lists of the last reap's [`After`], emptied, kept for the next reap so that
@@ -214,6 +220,7 @@ impl<B> State<B> {
             waiting: 0,
             room: Vec::new(),
             armed: false,
+            spinner: None,
             fired: 0,
             // A reap delivers at most a ring's worth: lists of that size never grow.
             spare: After::with_capacity(slots),
@@ -659,6 +666,55 @@ impl<B> State<B> {
                 Ok(*poll)
             }
             _ => Err(()),
+        }
+    }
+
+    /// Makes the future of `token` the poller of a busy-polling context (its task wakes
+    /// itself after each look at the ring).
+    pub(super) fn spin_on(&mut self, token: Token) {
+        self.spinner = Some((token.index, token.generation));
+        self.armed = true;
+    }
+
+    /// Whether the future of `token` is the poller.
+    #[inline]
+    pub(super) fn is_spinner(&self, token: Token) -> bool {
+        self.spinner == Some((token.index, token.generation))
+    }
+
+    /// The future of `token` resolves or goes: if it was the poller, nobody is, and a
+    /// task still waiting must be made one ([`needs_arming`](Self::needs_arming)).
+    #[inline]
+    pub(super) fn leave_spin(&mut self, token: Token) {
+        if self.is_spinner(token) {
+            self.spinner = None;
+            self.armed = false;
+        }
+    }
+
+    /// Picks a poller among the futures waiting in their slots, and returns its waker;
+    /// failing that (only requests away from their slot, or tasks waiting for room,
+    /// wait), the waker of any waiting task, which picks itself when it polls.
+    pub(super) fn pick_spinner(&mut self) -> Option<Waker> {
+        let picked = self
+            .entries
+            .iter()
+            .enumerate()
+            .find_map(|(index, entry)| match entry {
+                Entry::Waiting {
+                    generation,
+                    waker: Some(waker),
+                    ..
+                } => Some((index as u32, *generation, waker.clone())),
+                _ => None,
+            });
+        match picked {
+            Some((index, generation, waker)) => {
+                self.spinner = Some((index, generation));
+                self.armed = true;
+                Some(waker)
+            }
+            None => self.any_waker(),
         }
     }
 
