@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The async layer's test binaries (tests/async_tokio.rs, tests/async_io.rs, async_relay.rs,
-# async_busy.rs), whose
-# drop-before-completion tests free buffers while requests are in flight, built with
-# AddressSanitizer: a buffer freed, or a completion touched, too early would be a
-# use-after-free here. A few minutes on 2 cores (most of it building tokio with ASan).
+# The async layer's test binaries (tests/async_tokio.rs, async_io.rs, async_relay.rs and
+# async_busy.rs), whose drop-before-completion tests free buffers while requests are in
+# flight, built with AddressSanitizer: a buffer freed, or a completion touched, too early
+# would be a use-after-free here. A few minutes on 2 cores (most of it building tokio with
+# ASan).
 #
 # `--target` keeps the sanitizer off build scripts and proc macros (tokio-macros), which
 # run on the host. Leak detection is off: one test leaks a future on purpose

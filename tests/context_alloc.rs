@@ -3,9 +3,9 @@
 //! buffers, with completions reaped from the ring and through `io_getevents`, on the
 //! owning path ([`Context`]), the fixed one ([`FixedContext`]) and the async one
 //! ([`AsyncContext`], its futures polled by a few lines of executor below, directly,
-//! through a [`Relay`], which arms a poll request at every wait, and on a [`Driven`]
-//! context, parked in at every wait), and the fixed one awaited ([`AsyncFixedContext`],
-//! directly and through a [`Relay`]).
+//! through a [`Relay`], which arms a poll request at every wait, on a [`Driven`]
+//! context, parked in at every wait, and busy-polling with [`BusyPoll`]), and the fixed
+//! one awaited ([`AsyncFixedContext`], directly, through a [`Relay`], and busy-polling).
 //!
 //! This file holds a single test, so nothing else runs in the process while it counts
 //! (and it counts only on its own thread anyway). Set `RAWAIO_ALLOC_TRACE=1` to print a
@@ -13,7 +13,7 @@
 
 mod support;
 
-use rawaio::reactor::{Driven, Reactor, Relay};
+use rawaio::reactor::{BusyPoll, Driven, Reactor, Relay};
 use rawaio::{
     AlignedBuf, AsyncContext, AsyncFixedContext, Completion, Context, FixedCompletion,
     FixedContext, FixedSlot, Op, OpFuture, Options, Token,
@@ -271,6 +271,42 @@ impl<'a, R: HasManual> Fixed<'a> for Awaiting<'a, R> {
     }
 }
 
+/// Awaits its completions busy-polling ([`BusyPoll`]): a pending reap has woken its own
+/// task, and is polled again at once.
+struct Spinning<'a> {
+    ctx: AsyncFixedContext<'a, BusyPoll, AlignedBuf>,
+    flag: Arc<Flag>,
+    waker: Waker,
+    /// How many polls found the ring empty.
+    spins: usize,
+}
+
+impl<'a> Fixed<'a> for Spinning<'a> {
+    fn fixed(&mut self) -> &mut FixedContext<'a, AlignedBuf> {
+        self.ctx.fixed_mut()
+    }
+
+    fn waits(&self) -> Option<usize> {
+        Some(self.spins)
+    }
+
+    fn reap_some(&mut self, done: &mut Vec<FixedCompletion>, _: usize, _: Duration) -> usize {
+        let mut cx = std::task::Context::from_waker(&self.waker);
+        loop {
+            match self.ctx.poll_reap(&mut cx, done) {
+                Poll::Ready(n) => return n.unwrap(),
+                Poll::Pending => {
+                    self.spins += 1;
+                    assert!(
+                        self.flag.0.swap(false, Ordering::SeqCst),
+                        "a busy-polling reap went pending without waking its task"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The fixed path: every round reads the whole file through the same slots, at offsets
 /// that move round by round.
 struct FixedLoop<'a, F: Fixed<'a>> {
@@ -342,6 +378,21 @@ fn measure_async_fixed_on<R: HasManual>(expected: &[u8]) -> (usize, usize) {
         waits: 0,
     };
     measure_fixed_loop(awaiting, file, expected)
+}
+
+/// [`measure_async_fixed`] busy-polling, on the disk.
+fn measure_async_fixed_busy(_: bool, _: &File, expected: &[u8]) -> (usize, usize) {
+    let disk = TempFile::new(Fs::Disk, "alloc-async-fixed-busy", expected);
+    disk.open_rw().sync_all().unwrap();
+    let file = &disk.open_direct();
+    let flag = Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+    let spinning = Spinning {
+        ctx: AsyncFixedContext::<BusyPoll, AlignedBuf>::new(64).unwrap(),
+        waker: Waker::from(Arc::clone(&flag)),
+        flag,
+        spins: 0,
+    };
+    measure_fixed_loop(spinning, file, expected)
 }
 
 fn measure_async_fixed(_: bool, _: &File, expected: &[u8]) -> (usize, usize) {
@@ -455,6 +506,12 @@ impl Waits for Relay<Manual> {
     }
 }
 
+impl Waits for BusyPoll {
+    fn wait(_: &AsyncContext<Self, AlignedBuf>) {
+        panic!("no future was woken: the poller did not wake its own task");
+    }
+}
+
 impl Waits for Driven {
     fn wait(ctx: &AsyncContext<Self, AlignedBuf>) {
         ctx.park(None).unwrap();
@@ -555,6 +612,12 @@ fn measure_async_relayed(_: bool, f: &File, expected: &[u8]) -> (usize, usize) {
     measure_async_on::<Relay<Manual>>(f, expected)
 }
 
+/// [`measure_async`] busy-polling: the poller's task is always woken, so the loop never
+/// waits.
+fn measure_async_busy(_: bool, f: &File, expected: &[u8]) -> (usize, usize) {
+    measure_async_on::<BusyPoll>(f, expected)
+}
+
 /// [`measure_async`] on a [`Driven`] context, parked in when no future was woken.
 fn measure_async_driven(_: bool, f: &File, expected: &[u8]) -> (usize, usize) {
     measure_async_on::<Driven>(f, expected)
@@ -627,8 +690,10 @@ fn steady_state_submit_and_reap_makes_no_allocation() {
             ("async", measure_async),
             ("async, relayed", measure_async_relayed),
             ("async, driven", measure_async_driven),
+            ("async, busy-polling", measure_async_busy),
             ("async, fixed", measure_async_fixed),
             ("async, fixed, relayed", measure_async_fixed_relayed),
+            ("async, fixed, busy-polling", measure_async_fixed_busy),
         ] {
             if path.starts_with("async") && !user_space_reaping {
                 // An AsyncContext always reaps from the ring.
