@@ -269,8 +269,9 @@ pub enum When {
     /// page that tells a `fork` child (`munmap` only when `madvise` fails or another
     /// thread was first).
     FirstInProcess,
-    /// Only for a context created with an eventfd ([`Options::eventfd`]; always for
-    /// [`AsyncContext`](crate::AsyncContext)).
+    /// Only for a context created with an eventfd ([`Options::eventfd`]; for an
+    /// [`AsyncContext`](crate::AsyncContext), every reactor's but
+    /// [`Driven`](crate::reactor::Driven)'s and [`BusyPoll`](crate::reactor::BusyPoll)'s).
     ///
     /// [`Options::eventfd`]: crate::Options::eventfd
     WithEventfd,
@@ -647,7 +648,8 @@ pub static RUST: &[EntryPoint] = &[
             "AsyncFixedContext::reap, AsyncFixedContext::poll_reap",
             &[call(S::Read, W::ToWait), call(S::IoGetevents, W::ToWait)],
         ),
-        "read only when the ring is empty and requests are in flight; and the reactor's wait",
+        "read only when the ring is empty and requests are in flight; and the reactor's \
+         wait (busy-polling, reactor::BusyPoll: neither, only the ring)",
     ),
     rust(
         "AsyncFixedContext::fixed, AsyncFixedContext::fixed_mut, AsyncFixedContext::reactor",
@@ -673,8 +675,9 @@ pub static RUST: &[EntryPoint] = &[
                 call(S::Close, W::OnFailure),
             ],
         ),
-        "and the reactor's registration of the eventfd (for reactor::Driven, whose requests \
-         carry none, the eventfd that wakes block_on, which no completion signals)",
+        "and the reactor's registration of the eventfd (for reactor::Driven and \
+         reactor::BusyPoll, whose requests carry none, the eventfd that wakes block_on, \
+         which no completion signals)",
     ),
     noted(
         rust(
@@ -745,14 +748,14 @@ pub static RUST: &[EntryPoint] = &[
         rust(
             "OpFuture::poll, AsyncContext::reap_ready",
             &[
-                always(S::Read),
+                call(S::Read, W::WithEventfd),
                 call(S::IoGetevents, W::ToWait),
                 call(S::IoSubmit, W::Refused),
                 call(S::IoCancel, W::PollRequests),
                 CONTENDED,
             ],
         ),
-        "and the reactor's wait",
+        "and the reactor's wait (busy-polling, reactor::BusyPoll: none, only the ring)",
     ),
     noted(
         rust(

@@ -16,14 +16,16 @@
 //! thread-per-core executor's loop: `AsyncContext::<Driven>::block_on`, parking in the
 //! context, woken by a poll another thread completes and by a waker another thread calls.
 //! A fourth awaits fixed requests through an `AsyncFixedContext`, waiting for its reactor's
-//! eventfd with `poll(2)` when a reap is pending.
+//! eventfd with `poll(2)` when a reap is pending. A fifth runs futures of a busy-polling
+//! context (`reactor::BusyPoll`) on a hand-written executor, under the list of its entry
+//! points with `read` and `io_getevents` taken out: it never needs them.
 
 mod sandbox;
 #[path = "sandbox/workload.rs"]
 mod workload;
 
 use rawaio::eventfd::EventFd;
-use rawaio::reactor::{Driven, Reactor};
+use rawaio::reactor::{BusyPoll, Driven, Reactor};
 use rawaio::syscalls::{self, Syscall};
 use rawaio::{AsyncContext, AsyncFixedContext, AsyncPolicy, Context, Op, Options, PollFlags};
 use sandbox::{Filter, allow_numbers, confined, in_child};
@@ -579,4 +581,120 @@ fn fixed_async_io_thread_allow_list() {
         };
         confined(io, filter, fixed_thread);
     });
+}
+
+/// What the busy-polling I/O thread gets, made outside its filter.
+struct BusyIo {
+    ctx: AsyncContext<BusyPoll>,
+    scratch: Scratch,
+    /// Written by another thread once the I/O thread waits for it through a poll.
+    kick: Arc<EventFd>,
+    armed: Arc<AtomicBool>,
+}
+
+/// An I/O thread given to busy-polling: futures of a `BusyPoll` context on an executor
+/// that polls its task only when it was woken (and fails if it is pending and was not):
+/// writes, reads, and a poll another thread completes, with no `read` of an eventfd and
+/// no `io_getevents` allowed.
+fn busy_thread(io: BusyIo) {
+    let BusyIo {
+        ctx,
+        scratch,
+        kick,
+        armed,
+    } = io;
+    let file = &scratch.file;
+    let ctx = &ctx;
+    let mut task = std::pin::pin!(async {
+        let mut writes = VecDeque::new();
+        for i in 0..16 {
+            writes.push_back(Op::write(file, vec![i as u8; BLOCK], (i * BLOCK) as u64));
+        }
+        let mut futures = Vec::new();
+        let s = ctx.submit_batch(&mut writes, &mut futures);
+        assert_eq!((s.accepted, s.error), (16, None));
+        let mut written = 0;
+        for f in futures {
+            written += f.await.expect("write").result().expect("written");
+        }
+        let mut read = 0;
+        for i in 0..8 {
+            let c = ctx
+                .submit(Op::read(file, vec![0; BLOCK], (i * BLOCK) as u64))
+                .map_err(|r| r.error)
+                .expect("submit read")
+                .await
+                .expect("read");
+            assert!(c.into_buf().unwrap().iter().all(|&b| b == i as u8));
+            read += 1;
+        }
+        // A poll another thread completes: the future keeps looking at the ring.
+        let poll = ctx
+            .submit(Op::poll(&*kick, PollFlags::IN))
+            .map_err(|r| r.error)
+            .expect("submit poll");
+        armed.store(true, Ordering::Release);
+        let polled = poll.await.expect("poll").result().expect("polled");
+        (written, read, polled)
+    });
+    let woken = Arc::new(Woken(AtomicBool::new(true)));
+    let waker = std::task::Waker::from(Arc::clone(&woken));
+    let mut turns = 0u64;
+    let (written, read, polled) = loop {
+        assert!(
+            woken.0.swap(false, Ordering::SeqCst),
+            "the task is pending and nothing woke it"
+        );
+        turns += 1;
+        let mut cx = std::task::Context::from_waker(&waker);
+        if let std::task::Poll::Ready(out) = task.as_mut().poll(&mut cx) {
+            break out;
+        }
+    };
+    assert_eq!((written, read), (16 * BLOCK as u64, 8));
+    assert_ne!(polled & u64::from(PollFlags::IN.bits()), 0);
+    println!("the busy-polling I/O thread ran under its allow-list ({turns} turns)");
+}
+
+#[test]
+fn busy_polling_io_thread_needs_no_read_or_io_getevents() {
+    in_child(
+        "busy_polling_io_thread_needs_no_read_or_io_getevents",
+        || {
+            let names = [
+                "AsyncContext::submit",
+                "AsyncContext::submit_batch",
+                "OpFuture::poll",
+                "drop(OpFuture)",
+                "drop(AsyncContext)",
+            ];
+            let calls: Vec<Syscall> = syscalls::allow_list(&names)
+                .expect("the busy-polling entry points")
+                .into_iter()
+                .filter(|c| !matches!(c, Syscall::Read | Syscall::IoGetevents))
+                .collect();
+            let filter = Filter::allow_only(&allow_numbers(&calls));
+            let ctx = AsyncContext::<BusyPoll>::with_policy(64, AsyncPolicy::as_given())
+                .expect("AsyncContext::with_policy");
+            let kick = Arc::new(EventFd::new().unwrap());
+            let armed = Arc::new(AtomicBool::new(false));
+            {
+                let (kick, armed) = (Arc::clone(&kick), Arc::clone(&armed));
+                std::thread::spawn(move || {
+                    while !armed.load(Ordering::Acquire) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                    kick.write(1).unwrap();
+                });
+            }
+            let io = BusyIo {
+                ctx,
+                scratch: Scratch::new("busy"),
+                kick,
+                armed,
+            };
+            confined(io, filter, busy_thread);
+        },
+    );
 }
