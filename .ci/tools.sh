@@ -18,8 +18,8 @@ bin=$scratch/install/bin
 echo "--- aio-bench (the main job)"
 "$bin/aio-bench"
 
-echo "--- aio-bench's fixed, fixed-async, async and driven engines (not in the default list): write, read back, check"
-"$bin/aio-bench" --engine fixed,fixed-async,async,driven --rw verify --ios 20000
+echo "--- aio-bench's fixed, fixed-async, async, driven and busy engines (not in the default list): write, read back, check"
+"$bin/aio-bench" --engine fixed,fixed-async,async,driven,busy --rw verify --ios 20000
 
 echo "--- aio-qualify ${TMPDIR:-/var/tmp}"
 "$bin/aio-qualify" "${TMPDIR:-/var/tmp}"

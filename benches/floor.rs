@@ -18,8 +18,10 @@
 //! `--features tokio`, `tokio` (the same futures in one task of tokio's current-thread
 //! runtime, which waits through its reactor), `tokio-relay` (the same through
 //! [`rawaio::reactor::Relay`], which keeps the completions' eventfd out of epoll),
-//! `fixed-tokio` and `fixed-relay` (the `fixed` loop in one tokio task, awaiting its
-//! completions through a [`rawaio::AsyncFixedContext`] of either reactor). reap (owning and fixed only):
+//! `tokio-busy` (the same on a context of [`rawaio::reactor::BusyPoll`]: no eventfd,
+//! the poller future wakes its own task after each look at the ring), and `fixed-tokio`,
+//! `fixed-relay` and `fixed-busy` (the `fixed` loop in one tokio task, awaiting its
+//! completions through a [`rawaio::AsyncFixedContext`] of each). reap (owning and fixed only):
 //! `ring` (the ring, `io_getevents` to wait when it is empty), `spin` (the ring only,
 //! spinning) or `getevents` (every reap an `io_getevents` call), as in the C loop.
 //! `ios > 0` stops after that many I/Os, for instruction counts that do not depend on
@@ -66,7 +68,7 @@ fn parse() -> Result<Args, String> {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let usage = "usage: floor owning|exclusive|fixed|async|driven|tokio|tokio-relay TARGET [qd] [batch] [bs] [seconds] [ring|spin|getevents] [ios]";
+    let usage = "usage: floor owning|exclusive|fixed|async|driven|tokio|tokio-relay|tokio-busy|fixed-tokio|fixed-relay|fixed-busy TARGET [qd] [batch] [bs] [seconds] [ring|spin|getevents] [ios]";
     let [kind, target, rest @ ..] = &args[..] else {
         return Err(usage.into());
     };

@@ -3,10 +3,11 @@
 # against the same loop over each rawaio path (benches/floor.rs: owning, shared and
 # exclusive, fixed, async on a minimal executor, async on tokio's current-thread runtime,
 # async on a Driven context with AsyncContext::block_on, fixed requests awaited in a tokio
-# task through AsyncFixedContext)
-# and against aio-bench's engines, at queue depth 128 (batch 32) and 1; and two threads
-# with a context each against one. The cases of a group run back to back, round after round, so that a busy
-# moment of a shared machine slows them alike; each ratio is taken within a round.
+# task through AsyncFixedContext, and both busy-polling with reactor::BusyPoll) and
+# against aio-bench's engines, at queue depth 128 (batch 32) and 1; and two threads with a
+# context each against one. The cases of a group run back to back, round after round, so
+# that a busy moment of a shared machine slows them alike; each ratio is taken within a
+# round.
 #
 #   sudo bash benches/targets.sh       # prints markdown; writes $OUT/benchmarks-issue16.tsv
 #
@@ -46,6 +47,8 @@ cases=(
     "qd 128, batch 32|async (Driven, block_on)|c|0.90|$rfloor driven $t 128 32 4096 $r ring"
     "qd 128, batch 32|async, fixed requests (tokio current-thread, AsyncFixedContext)|c|0.90|$rfloor fixed-tokio $t 128 32 4096 $r ring"
     "qd 128, batch 32|async, fixed requests (tokio current-thread, AsyncFixedContext, Relay)|c|0.90|$rfloor fixed-relay $t 128 32 4096 $r ring"
+    "qd 128, batch 32|async (tokio current-thread, BusyPoll)|c|0.90|$rfloor tokio-busy $t 128 32 4096 $r ring"
+    "qd 128, batch 32|async, fixed requests (tokio current-thread, AsyncFixedContext, BusyPoll)|c|0.90|$rfloor fixed-busy $t 128 32 4096 $r ring"
     "qd 128, batch 32|async (minimal executor)|c, an eventfd per completion|0|-"
     "qd 128, batch 32|async (tokio current-thread)|c, an eventfd per completion|0|-"
     "qd 128, batch 32|async (tokio current-thread)|c, an eventfd in epoll|0|-"
@@ -56,6 +59,8 @@ cases=(
     "qd 1, submit(1) + ring-spin|fixed|c|0.97|$rfloor fixed $t 1 1 4096 $r spin"
     "qd 1, submit(1) + ring-spin|owning|c|0.95|$rfloor owning $t 1 1 4096 $r spin"
     "qd 1, submit(1) + ring-spin|owning, exclusive|c|0.95|$rfloor exclusive $t 1 1 4096 $r spin"
+    "qd 1, submit(1) + ring-spin|async (tokio current-thread, BusyPoll)|c|0|$rfloor tokio-busy $t 1 1 4096 $r spin"
+    "qd 1, submit(1) + ring-spin|async, fixed requests (tokio current-thread, AsyncFixedContext, BusyPoll)|c|0|$rfloor fixed-busy $t 1 1 4096 $r spin"
     "qd 1, submit(1) + io_getevents|c||0|$floor $t 1 1 4096 $r getevents"
     "qd 1, submit(1) + io_getevents|fixed|c|0.97|$rfloor fixed $t 1 1 4096 $r getevents"
     "qd 1, submit(1) + io_getevents|owning|c|0.95|$rfloor owning $t 1 1 4096 $r getevents"

@@ -158,10 +158,11 @@ pub enum EngineKind {
     Driven,
     Fixed,
     FixedAsync,
+    Busy,
 }
 
 impl EngineKind {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::Rawaio,
         Self::Psync,
         Self::IoUring,
@@ -169,6 +170,7 @@ impl EngineKind {
         Self::Driven,
         Self::Fixed,
         Self::FixedAsync,
+        Self::Busy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -180,6 +182,7 @@ impl EngineKind {
             Self::Driven => "driven",
             Self::Fixed => "fixed",
             Self::FixedAsync => "fixed-async",
+            Self::Busy => "busy",
         }
     }
 }
@@ -204,6 +207,10 @@ enum EngineArg {
     /// a minimal executor
     #[value(name = "fixed-async")]
     FixedAsync,
+    /// rawaio's AsyncContext, one future per request, busy-polling the ring
+    /// (reactor::BusyPoll: no eventfd, the executor never sleeps while requests are in
+    /// flight)
+    Busy,
     All,
 }
 
@@ -292,6 +299,7 @@ where
         EngineArg::Driven => vec![EngineKind::Driven],
         EngineArg::Fixed => vec![EngineKind::Fixed],
         EngineArg::FixedAsync => vec![EngineKind::FixedAsync],
+        EngineArg::Busy => vec![EngineKind::Busy],
         EngineArg::All => EngineKind::ALL.to_vec(),
     }));
     let reaps = dedup(cli.reaps.iter().flat_map(|r| match r {

@@ -22,7 +22,9 @@
 //! (user-space ring, `io_getevents` only to wait), syscall (every reap an
 //! `io_getevents`) or eventfd (block on the context's eventfd, then reap as many as it
 //! counted). async ([`aio`]): rawaio's `AsyncContext` on a minimal executor that waits
-//! for the eventfd; driven: the same on a `reactor::Driven` context, parked in. fixed
+//! for the eventfd; driven: the same on a `reactor::Driven` context, parked in; busy:
+//! the same on a `reactor::BusyPoll` context, never waiting (the poller future wakes its
+//! own task after each look at the ring). fixed
 //! ([`aio`]): rawaio's `FixedContext`, a slot per queue slot that keeps its `iocb` and
 //! buffer; fixed-async: the same through an `AsyncFixedContext`, its completions awaited
 //! through the eventfd by a minimal executor. psync

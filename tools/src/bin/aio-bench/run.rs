@@ -12,7 +12,7 @@ use crate::stats::{Latencies, cpu_times};
 use crate::target::Target;
 use crate::uring::UringEngine;
 use rawaio::FixedContext;
-use rawaio::reactor::Driven;
+use rawaio::reactor::{BusyPoll, Driven};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -212,6 +212,12 @@ fn worker(plan: &Plan, t: usize, shared: &Shared) -> Result<ThreadResult, String
         ),
         EngineKind::FixedAsync => run_thread(
             FixedEngine::<Awaited>::new(target, depth, cfg.bs),
+            plan,
+            t,
+            shared,
+        ),
+        EngineKind::Busy => run_thread(
+            AsyncEngine::<BusyPoll>::new(target, depth, cfg.bs),
             plan,
             t,
             shared,

@@ -1,7 +1,9 @@
 //! The async engines: rawaio's [`AsyncContext`], one future per request, on a minimal
 //! single-threaded executor; `async` waits for the context's eventfd in `poll(2)`,
 //! `driven` parks in a context of [`Driven`] (no eventfd), as a thread-per-core runtime's
-//! idle loop does.
+//! idle loop does, and `busy` never waits: on a context of [`BusyPoll`] (no eventfd
+//! either), the future that is the poller wakes its own task after each look at the
+//! ring.
 //!
 //! Why a minimal executor rather than tokio: the figure wanted is the cost of rawaio's
 //! async layer itself (a future, a waker and a table entry per request, eventfd
@@ -13,7 +15,7 @@
 use super::{Buf, Slots, TIMEOUT, accepted, wait_readable};
 use crate::engine::{Dir, Engine};
 use crate::target::Target;
-use rawaio::reactor::{Driven, Reactor};
+use rawaio::reactor::{BusyPoll, Driven, Reactor};
 use rawaio::{AsyncContext, Op, OpFuture};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -94,6 +96,13 @@ impl Idle for Driven {
             Ok(_) => Ok(Woke::Some),
             Err(e) => Err(format!("parking: {e}")),
         }
+    }
+}
+
+impl Idle for BusyPoll {
+    /// Never reached while requests are in flight: the poller's task is always woken.
+    fn idle(_: &AsyncContext<Self, Buf>) -> Result<Woke, String> {
+        Err("no future was woken: the busy-polling context's poller did not wake its task".into())
     }
 }
 
