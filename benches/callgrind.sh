@@ -51,7 +51,7 @@ for mode in "128 32 ring" "1 1 spin" "1 1 getevents"; do
         row "$case" "$path" "$(count "$rfloor" "$path" "$target" "$qd" "$b" 4096 1000 "$reap")"
     done
     if [ "$reap" != getevents ]; then
-        for path in async driven tokio tokio-relay tokio-busy fixed-tokio fixed-relay fixed-busy; do
+        for path in async driven busy tokio tokio-relay tokio-busy fixed-tokio fixed-relay fixed-busy; do
             row "$case" "$path" "$(count "$rfloor" "$path" "$target" "$qd" "$b" 4096 1000 "$reap")"
         done
     fi

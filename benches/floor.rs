@@ -14,12 +14,13 @@
 //! blocks in `poll(2)` on the eventfd when no future was woken), `driven` (the same
 //! futures in one task of [`AsyncContext::block_on`], rawaio's executor for a context of
 //! [`Driven`]: no eventfd, and the thread parks in the context when the task was not
-//! woken, as a thread-per-core runtime's idle loop does) and, built with
+//! woken, as a thread-per-core runtime's idle loop does), `busy` (the same futures on a
+//! context of [`BusyPoll`], on the minimal executor, which then never waits: the poller
+//! future wakes its own slot after each look at the ring) and, built with
 //! `--features tokio`, `tokio` (the same futures in one task of tokio's current-thread
 //! runtime, which waits through its reactor), `tokio-relay` (the same through
 //! [`rawaio::reactor::Relay`], which keeps the completions' eventfd out of epoll),
-//! `tokio-busy` (the same on a context of [`rawaio::reactor::BusyPoll`]: no eventfd,
-//! the poller future wakes its own task after each look at the ring), and `fixed-tokio`,
+//! `tokio-busy` (the same on a context of [`BusyPoll`]), and `fixed-tokio`,
 //! `fixed-relay` and `fixed-busy` (the `fixed` loop in one tokio task, awaiting its
 //! completions through a [`rawaio::AsyncFixedContext`] of each). reap (owning and fixed only):
 //! `ring` (the ring, `io_getevents` to wait when it is empty), `spin` (the ring only,
@@ -27,7 +28,7 @@
 //! `ios > 0` stops after that many I/Os, for instruction counts that do not depend on
 //! time.
 
-use rawaio::reactor::{Driven, Reactor};
+use rawaio::reactor::{BusyPoll, Driven, Reactor};
 use rawaio::{
     AlignedBuf, AsyncContext, Completion, Context, Exclusive, FixedContext, FixedSlot, Op,
     OpFuture, Options, Submitted, Token,
@@ -68,7 +69,7 @@ fn parse() -> Result<Args, String> {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let usage = "usage: floor owning|exclusive|fixed|async|driven|tokio|tokio-relay|tokio-busy|fixed-tokio|fixed-relay|fixed-busy TARGET [qd] [batch] [bs] [seconds] [ring|spin|getevents] [ios]";
+    let usage = "usage: floor owning|exclusive|fixed|async|driven|busy|tokio|tokio-relay|tokio-busy|fixed-tokio|fixed-relay|fixed-busy TARGET [qd] [batch] [bs] [seconds] [ring|spin|getevents] [ios]";
     let [kind, target, rest @ ..] = &args[..] else {
         return Err(usage.into());
     };
@@ -604,6 +605,25 @@ fn async_minimal(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
     }
 }
 
+/// The same futures on a context of [`BusyPoll`], on the minimal executor, which never
+/// waits: the poller future wakes its own slot after each look at the ring.
+fn async_busy(a: &Args, file: &File, run: &mut Run) -> Result<(), String> {
+    let ctx = AsyncContext::<BusyPoll, AlignedBuf>::new(a.qd as u32)
+        .map_err(|e| format!("io_setup: {e}"))?;
+    let mut l = AsyncLoop::new(a, ctx)?;
+    let mut rng = Rng(SEED);
+    loop {
+        l.submit(a, file, &mut rng, run.blocks)?;
+        let n = l.poll_woken(run.bs)?;
+        if n == 0 && l.woken.flags.iter().all(|f| !f.load(Ordering::Relaxed)) {
+            return Err("no future was woken: the poller did not wake its own task".into());
+        }
+        if !run.round(n) {
+            return Ok(());
+        }
+    }
+}
+
 /// The same loop in one task of [`AsyncContext::block_on`], rawaio's executor for a
 /// context of [`Driven`] (no eventfd: when the task is not woken, the thread parks in the
 /// context).
@@ -681,7 +701,7 @@ enum Wait {
 /// The tokio paths: futures or fixed requests, waiting as `wait` says.
 #[cfg(feature = "tokio")]
 fn tokio_path(a: &Args, file: &File, run: &mut Run, fixed: bool, wait: Wait) -> Result<(), String> {
-    use rawaio::reactor::{BusyPoll, Relay, Tokio};
+    use rawaio::reactor::{Relay, Tokio};
     match (fixed, wait) {
         (false, Wait::Relay) => async_tokio::<Relay<Tokio>>(a, file, run),
         (false, Wait::Tokio) => async_tokio::<Tokio>(a, file, run),
@@ -747,6 +767,7 @@ fn main() -> ExitCode {
         "fixed" => fixed(&a, &file, &mut run),
         "async" => async_minimal(&a, &file, &mut run),
         "driven" => async_driven(&a, &file, &mut run),
+        "busy" => async_busy(&a, &file, &mut run),
         "tokio" => tokio_path(&a, &file, &mut run, false, Wait::Tokio),
         "tokio-relay" => tokio_path(&a, &file, &mut run, false, Wait::Relay),
         "tokio-busy" => tokio_path(&a, &file, &mut run, false, Wait::Busy),
@@ -754,7 +775,7 @@ fn main() -> ExitCode {
         "fixed-relay" => tokio_path(&a, &file, &mut run, true, Wait::Relay),
         "fixed-busy" => tokio_path(&a, &file, &mut run, true, Wait::Busy),
         other => Err(format!(
-            "unknown path kind {other:?}: owning, exclusive, fixed, async, driven, tokio, \
+            "unknown path kind {other:?}: owning, exclusive, fixed, async, driven, busy, tokio, \
              tokio-relay, tokio-busy, fixed-tokio, fixed-relay or fixed-busy"
         )),
     };

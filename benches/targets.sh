@@ -3,7 +3,8 @@
 # against the same loop over each rawaio path (benches/floor.rs: owning, shared and
 # exclusive, fixed, async on a minimal executor, async on tokio's current-thread runtime,
 # async on a Driven context with AsyncContext::block_on, fixed requests awaited in a tokio
-# task through AsyncFixedContext, and both busy-polling with reactor::BusyPoll) and
+# task through AsyncFixedContext, and futures on both executors and fixed requests
+# busy-polling with reactor::BusyPoll) and
 # against aio-bench's engines, at queue depth 128 (batch 32) and 1; and two threads with a
 # context each against one. The cases of a group run back to back, round after round, so
 # that a busy moment of a shared machine slows them alike; each ratio is taken within a
@@ -47,6 +48,7 @@ cases=(
     "qd 128, batch 32|async (Driven, block_on)|c|0.90|$rfloor driven $t 128 32 4096 $r ring"
     "qd 128, batch 32|async, fixed requests (tokio current-thread, AsyncFixedContext)|c|0.90|$rfloor fixed-tokio $t 128 32 4096 $r ring"
     "qd 128, batch 32|async, fixed requests (tokio current-thread, AsyncFixedContext, Relay)|c|0.90|$rfloor fixed-relay $t 128 32 4096 $r ring"
+    "qd 128, batch 32|async (minimal executor, BusyPoll)|c|0.90|$rfloor busy $t 128 32 4096 $r ring"
     "qd 128, batch 32|async (tokio current-thread, BusyPoll)|c|0.90|$rfloor tokio-busy $t 128 32 4096 $r ring"
     "qd 128, batch 32|async, fixed requests (tokio current-thread, AsyncFixedContext, BusyPoll)|c|0.90|$rfloor fixed-busy $t 128 32 4096 $r ring"
     "qd 128, batch 32|async (minimal executor)|c, an eventfd per completion|0|-"
