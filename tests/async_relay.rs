@@ -60,16 +60,10 @@ mod on_tokio {
 
     #[test]
     fn many_tasks_share_one_context_on_a_multi_threaded_runtime() {
-        run(multi_thread(), async {
-            let (ctx, _file, jobs) = s::shared_context_jobs::<R>(24, 40);
-            let handles: Vec<_> = jobs.into_iter().map(tokio::spawn).collect();
-            let mut checked = 0;
-            for h in handles {
-                checked += h.await.expect("task");
-            }
-            assert_eq!(checked, 24 * (40 + 14));
-            assert_eq!(ctx.in_flight(), 0);
-        });
+        run(
+            multi_thread(),
+            s::on_tokio::many_tasks_share_one_context::<R>(24, 40),
+        );
     }
 
     #[test]

@@ -17,7 +17,10 @@ use support::Watchdog;
 use tokio::runtime::Builder;
 
 use s::LIMIT;
-use s::on_tokio::{current_thread, multi_thread, run};
+use s::on_tokio::{
+    current_thread, many_tasks_share_one_context, multi_thread, run,
+    tasks_that_give_up_do_not_stall_the_others,
+};
 
 #[test]
 fn reads_many_files_concurrently() {
@@ -60,70 +63,26 @@ fn a_poll_woken_from_another_task() {
 
 #[test]
 fn many_tasks_share_one_context_on_a_multi_threaded_runtime() {
-    run(multi_thread(), async {
-        let (ctx, _file, jobs) = s::shared_context_jobs::<Tokio>(24, 40);
-        let handles: Vec<_> = jobs.into_iter().map(tokio::spawn).collect();
-        let mut checked = 0;
-        for h in handles {
-            checked += h.await.expect("task");
-        }
-        // 40 rounds per task, every third one with a second block.
-        assert_eq!(checked, 24 * (40 + 14));
-        assert_eq!(ctx.in_flight(), 0);
-    });
+    run(
+        multi_thread(),
+        many_tasks_share_one_context::<Tokio>(24, 40),
+    );
 }
 
 #[test]
 fn many_tasks_share_one_context_on_a_current_thread_runtime() {
-    run(current_thread(), async {
-        let (ctx, _file, jobs) = s::shared_context_jobs::<Tokio>(16, 20);
-        let handles: Vec<_> = jobs.into_iter().map(tokio::spawn).collect();
-        let mut checked = 0;
-        for h in handles {
-            checked += h.await.expect("task");
-        }
-        assert_eq!(checked, 16 * (20 + 7));
-        assert_eq!(ctx.in_flight(), 0);
-    });
+    run(
+        current_thread(),
+        many_tasks_share_one_context::<Tokio>(16, 20),
+    );
 }
 
 #[test]
 fn tasks_that_give_up_on_futures_do_not_stall_the_others() {
-    // Half the tasks time out on some of their reads (dropping the future at whatever
-    // point it was: possibly just after the reactor's wake-up went to it); the others
-    // must all finish.
-    run(multi_thread(), async {
-        let (ctx, _file, jobs) = s::shared_context_jobs::<Tokio>(8, 30);
-        let patient: Vec<_> = jobs.into_iter().map(tokio::spawn).collect();
-        let impatient: Vec<_> = (0..8u64)
-            .map(|t| {
-                let ctx = ctx.clone();
-                let (r, w) = UnixStream::pair().unwrap();
-                tokio::spawn(async move {
-                    // The other end stays open: the socket never becomes readable.
-                    let _w = w;
-                    let mut gave_up = 0;
-                    for i in 0..30u64 {
-                        let poll = ctx.submit(Op::poll(&r, PollFlags::IN)).unwrap();
-                        let wait = Duration::from_micros(20 + (t * 31 + i * 17) % 200);
-                        if tokio::time::timeout(wait, poll).await.is_err() {
-                            gave_up += 1;
-                        }
-                    }
-                    gave_up
-                })
-            })
-            .collect();
-        for h in impatient {
-            assert_eq!(h.await.unwrap(), 30, "the sockets never become readable");
-        }
-        let mut checked = 0;
-        for h in patient {
-            checked += h.await.unwrap();
-        }
-        assert_eq!(checked, 8 * (30 + 10));
-        s::settle(&ctx);
-    });
+    run(
+        multi_thread(),
+        tasks_that_give_up_do_not_stall_the_others::<Tokio>(),
+    );
 }
 
 #[test]

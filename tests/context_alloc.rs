@@ -218,33 +218,40 @@ impl<'a> Fixed<'a> for FixedContext<'a, AlignedBuf> {
 }
 
 /// Awaits its completions ([`AsyncFixedContext::poll_reap`]); when they are pending,
-/// waits for the [`Manual`] reactor's eventfd, then wakes what it holds.
+/// waits as [`AwaitWait`] says (for the [`Manual`] reactor's eventfd, then wakes what it
+/// holds; or not at all, busy-polling), and checks that the reap's waker was woken.
 struct Awaiting<'a, R: Reactor> {
     ctx: AsyncFixedContext<'a, R, AlignedBuf>,
     flag: Arc<Flag>,
     waker: Waker,
-    /// How many times the loop found nothing and waited for the eventfd.
+    /// How many times a reap was pending.
     waits: usize,
 }
 
-/// A reactor that is, or relays to, a [`Manual`].
-trait HasManual: Reactor {
-    fn manual(&self) -> &Manual;
+/// How [`Awaiting`] waits when a reap is pending: for the eventfd of a reactor that is,
+/// or relays to, a [`Manual`], or not at all when busy-polling (the reap has woken its own
+/// task).
+trait AwaitWait: Reactor {
+    fn wait(&self);
 }
 
-impl HasManual for Manual {
-    fn manual(&self) -> &Manual {
-        self
+impl AwaitWait for Manual {
+    fn wait(&self) {
+        wait_manual(self);
     }
 }
 
-impl HasManual for Relay<Manual> {
-    fn manual(&self) -> &Manual {
-        self.inner()
+impl AwaitWait for Relay<Manual> {
+    fn wait(&self) {
+        wait_manual(self.inner());
     }
 }
 
-impl<'a, R: HasManual> Fixed<'a> for Awaiting<'a, R> {
+impl AwaitWait for BusyPoll {
+    fn wait(&self) {}
+}
+
+impl<'a, R: AwaitWait> Fixed<'a> for Awaiting<'a, R> {
     fn fixed(&mut self) -> &mut FixedContext<'a, AlignedBuf> {
         self.ctx.fixed_mut()
     }
@@ -260,46 +267,11 @@ impl<'a, R: HasManual> Fixed<'a> for Awaiting<'a, R> {
                 Poll::Ready(n) => return n.unwrap(),
                 Poll::Pending => {
                     self.waits += 1;
-                    wait_manual(self.ctx.reactor().manual());
+                    self.ctx.reactor().wait();
                     assert!(
                         self.flag.0.swap(false, Ordering::SeqCst),
-                        "the reactor's eventfd was readable, its waker not woken"
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// Awaits its completions busy-polling ([`BusyPoll`]): a pending reap has woken its own
-/// task, and is polled again at once.
-struct Spinning<'a> {
-    ctx: AsyncFixedContext<'a, BusyPoll, AlignedBuf>,
-    flag: Arc<Flag>,
-    waker: Waker,
-    /// How many polls found the ring empty.
-    spins: usize,
-}
-
-impl<'a> Fixed<'a> for Spinning<'a> {
-    fn fixed(&mut self) -> &mut FixedContext<'a, AlignedBuf> {
-        self.ctx.fixed_mut()
-    }
-
-    fn waits(&self) -> Option<usize> {
-        Some(self.spins)
-    }
-
-    fn reap_some(&mut self, done: &mut Vec<FixedCompletion>, _: usize, _: Duration) -> usize {
-        let mut cx = std::task::Context::from_waker(&self.waker);
-        loop {
-            match self.ctx.poll_reap(&mut cx, done) {
-                Poll::Ready(n) => return n.unwrap(),
-                Poll::Pending => {
-                    self.spins += 1;
-                    assert!(
-                        self.flag.0.swap(false, Ordering::SeqCst),
-                        "a busy-polling reap went pending without waking its task"
+                        "the pending reap's waker was not woken (by the reactor, or by \
+                         itself when busy-polling)"
                     );
                 }
             }
@@ -366,7 +338,7 @@ fn measure_fixed(user_space_reaping: bool, file: &File, expected: &[u8]) -> (usi
 
 /// [`measure_fixed`] through an [`AsyncFixedContext`] of reactor `R`, on a file on the
 /// disk, so that reads complete after `io_submit` and the loop really waits.
-fn measure_async_fixed_on<R: HasManual>(expected: &[u8]) -> (usize, usize) {
+fn measure_async_fixed_on<R: AwaitWait>(expected: &[u8]) -> (usize, usize) {
     let disk = TempFile::new(Fs::Disk, "alloc-async-fixed", expected);
     disk.open_rw().sync_all().unwrap();
     let file = &disk.open_direct();
@@ -380,27 +352,16 @@ fn measure_async_fixed_on<R: HasManual>(expected: &[u8]) -> (usize, usize) {
     measure_fixed_loop(awaiting, file, expected)
 }
 
-/// [`measure_async_fixed`] busy-polling, on the disk.
-fn measure_async_fixed_busy(_: bool, _: &File, expected: &[u8]) -> (usize, usize) {
-    let disk = TempFile::new(Fs::Disk, "alloc-async-fixed-busy", expected);
-    disk.open_rw().sync_all().unwrap();
-    let file = &disk.open_direct();
-    let flag = Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
-    let spinning = Spinning {
-        ctx: AsyncFixedContext::<BusyPoll, AlignedBuf>::new(64).unwrap(),
-        waker: Waker::from(Arc::clone(&flag)),
-        flag,
-        spins: 0,
-    };
-    measure_fixed_loop(spinning, file, expected)
-}
-
 fn measure_async_fixed(_: bool, _: &File, expected: &[u8]) -> (usize, usize) {
     measure_async_fixed_on::<Manual>(expected)
 }
 
 fn measure_async_fixed_relayed(_: bool, _: &File, expected: &[u8]) -> (usize, usize) {
     measure_async_fixed_on::<Relay<Manual>>(expected)
+}
+
+fn measure_async_fixed_busy(_: bool, _: &File, expected: &[u8]) -> (usize, usize) {
+    measure_async_fixed_on::<BusyPoll>(expected)
 }
 
 fn measure_fixed_loop<'a, F: Fixed<'a>>(

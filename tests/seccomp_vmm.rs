@@ -308,6 +308,62 @@ impl Shot {
     }
 }
 
+/// An eventfd that another thread (outside any filter) writes 20 ms after the flag is
+/// set: the I/O thread sets it once it waits for the eventfd through a poll.
+fn kicked_once_armed() -> (Arc<EventFd>, Arc<AtomicBool>) {
+    let kick = Arc::new(EventFd::new().unwrap());
+    let armed = Arc::new(AtomicBool::new(false));
+    let (k, a) = (Arc::clone(&kick), Arc::clone(&armed));
+    std::thread::spawn(move || {
+        while !a.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        k.write(1).unwrap();
+    });
+    (kick, armed)
+}
+
+/// The async I/O threads' work: 16 writes in a batch, 8 reads of them back, checked, and
+/// a poll of `kick`, which another thread writes once `armed` is set. Returns the bytes
+/// written, the blocks read and the poll's mask.
+async fn writes_reads_and_a_poll<R: Reactor>(
+    ctx: &AsyncContext<R>,
+    file: &std::fs::File,
+    kick: &EventFd,
+    armed: &AtomicBool,
+) -> (u64, usize, u64) {
+    let mut writes = VecDeque::new();
+    for i in 0..16 {
+        writes.push_back(Op::write(file, vec![i as u8; BLOCK], (i * BLOCK) as u64));
+    }
+    let mut futures = Vec::new();
+    let s = ctx.submit_batch(&mut writes, &mut futures);
+    assert_eq!((s.accepted, s.error), (16, None));
+    let mut written = 0;
+    for f in futures {
+        written += f.await.expect("write").result().expect("written");
+    }
+    let mut read = 0;
+    for i in 0..8 {
+        let c = ctx
+            .submit(Op::read(file, vec![0; BLOCK], (i * BLOCK) as u64))
+            .map_err(|r| r.error)
+            .expect("submit read")
+            .await
+            .expect("read");
+        assert!(c.into_buf().unwrap().iter().all(|&b| b == i as u8));
+        read += 1;
+    }
+    let poll = ctx
+        .submit(Op::poll(kick, PollFlags::IN))
+        .map_err(|r| r.error)
+        .expect("submit poll");
+    armed.store(true, Ordering::Release);
+    let polled = poll.await.expect("poll").result().expect("polled");
+    (written, read, polled)
+}
+
 /// A thread-per-core executor's I/O thread: `block_on` on a `Driven` context (no
 /// eventfd), parking in the context, under the allow-list of the entry points it uses.
 fn driven_thread(io: DrivenIo) {
@@ -321,36 +377,8 @@ fn driven_thread(io: DrivenIo) {
     let file = &scratch.file;
     let (written, read, polled, got) = ctx
         .block_on(async {
-            let mut writes = VecDeque::new();
-            for i in 0..16 {
-                writes.push_back(Op::write(file, vec![i as u8; BLOCK], (i * BLOCK) as u64));
-            }
-            let mut futures = Vec::new();
-            let s = ctx.submit_batch(&mut writes, &mut futures);
-            assert_eq!((s.accepted, s.error), (16, None));
-            let mut written = 0;
-            for f in futures {
-                written += f.await.expect("write").result().expect("written");
-            }
-            let mut read = 0;
-            for i in 0..8 {
-                let c = ctx
-                    .submit(Op::read(file, vec![0; BLOCK], (i * BLOCK) as u64))
-                    .map_err(|r| r.error)
-                    .expect("submit read")
-                    .await
-                    .expect("read");
-                let buf = c.into_buf().unwrap();
-                assert!(buf.iter().all(|&b| b == i as u8));
-                read += 1;
-            }
-            // A poll another thread completes: the park ends on its completion.
-            let poll = ctx
-                .submit(Op::poll(&*kick, PollFlags::IN))
-                .map_err(|r| r.error)
-                .expect("submit poll");
-            armed.store(true, Ordering::Release);
-            let polled = poll.await.expect("poll").result().expect("polled");
+            // The poll's completion ends a park.
+            let (written, read, polled) = writes_reads_and_a_poll(&ctx, file, &kick, &armed).await;
             // A waker called from another thread: the park ends on block_on's own poll.
             let got = std::future::poll_fn(|cx| {
                 let mut g = shot.0.lock().unwrap();
@@ -560,19 +588,8 @@ fn fixed_async_io_thread_allow_list() {
         numbers.push(libc::SYS_poll);
         let filter = Filter::allow_only(&numbers);
         let ctx = AsyncFixedContext::<PollWait, Vec<u8>>::new(32).expect("AsyncFixedContext::new");
-        let kick = Arc::new(EventFd::new().unwrap());
-        let armed = Arc::new(AtomicBool::new(false));
         // The other side of the wait, outside the filter.
-        {
-            let (kick, armed) = (Arc::clone(&kick), Arc::clone(&armed));
-            std::thread::spawn(move || {
-                while !armed.load(Ordering::Acquire) {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-                kick.write(1).unwrap();
-            });
-        }
+        let (kick, armed) = kicked_once_armed();
         let io = FixedIo {
             ctx,
             file: Arc::new(Scratch::new("fixed").file),
@@ -604,39 +621,8 @@ fn busy_thread(io: BusyIo) {
         armed,
     } = io;
     let file = &scratch.file;
-    let ctx = &ctx;
-    let mut task = std::pin::pin!(async {
-        let mut writes = VecDeque::new();
-        for i in 0..16 {
-            writes.push_back(Op::write(file, vec![i as u8; BLOCK], (i * BLOCK) as u64));
-        }
-        let mut futures = Vec::new();
-        let s = ctx.submit_batch(&mut writes, &mut futures);
-        assert_eq!((s.accepted, s.error), (16, None));
-        let mut written = 0;
-        for f in futures {
-            written += f.await.expect("write").result().expect("written");
-        }
-        let mut read = 0;
-        for i in 0..8 {
-            let c = ctx
-                .submit(Op::read(file, vec![0; BLOCK], (i * BLOCK) as u64))
-                .map_err(|r| r.error)
-                .expect("submit read")
-                .await
-                .expect("read");
-            assert!(c.into_buf().unwrap().iter().all(|&b| b == i as u8));
-            read += 1;
-        }
-        // A poll another thread completes: the future keeps looking at the ring.
-        let poll = ctx
-            .submit(Op::poll(&*kick, PollFlags::IN))
-            .map_err(|r| r.error)
-            .expect("submit poll");
-        armed.store(true, Ordering::Release);
-        let polled = poll.await.expect("poll").result().expect("polled");
-        (written, read, polled)
-    });
+    // The poll's future keeps looking at the ring until another thread completes it.
+    let mut task = std::pin::pin!(writes_reads_and_a_poll(&ctx, file, &kick, &armed));
     let woken = Arc::new(Woken(AtomicBool::new(true)));
     let waker = std::task::Waker::from(Arc::clone(&woken));
     let mut turns = 0u64;
@@ -676,18 +662,7 @@ fn busy_polling_io_thread_needs_no_read_or_io_getevents() {
             let filter = Filter::allow_only(&allow_numbers(&calls));
             let ctx = AsyncContext::<BusyPoll>::with_policy(64, AsyncPolicy::as_given())
                 .expect("AsyncContext::with_policy");
-            let kick = Arc::new(EventFd::new().unwrap());
-            let armed = Arc::new(AtomicBool::new(false));
-            {
-                let (kick, armed) = (Arc::clone(&kick), Arc::clone(&armed));
-                std::thread::spawn(move || {
-                    while !armed.load(Ordering::Acquire) {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                    kick.write(1).unwrap();
-                });
-            }
+            let (kick, armed) = kicked_once_armed();
             let io = BusyIo {
                 ctx,
                 scratch: Scratch::new("busy"),

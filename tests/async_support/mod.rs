@@ -426,7 +426,11 @@ pub const LIMIT: Duration = Duration::from_secs(60);
 pub mod on_tokio {
     use super::LIMIT;
     use crate::support::Watchdog;
+    use rawaio::reactor::Reactor;
+    use rawaio::{Op, PollFlags};
     use std::future::Future;
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
     use tokio::runtime::{Builder, Runtime};
 
     pub fn current_thread() -> Runtime {
@@ -449,6 +453,56 @@ pub mod on_tokio {
                 .await
                 .expect("the test hung")
         });
+    }
+
+    /// [`shared_context_jobs`](super::shared_context_jobs) spawned as `tasks` tokio tasks
+    /// of `rounds` rounds each: every block is checked, and nothing stays in flight.
+    pub async fn many_tasks_share_one_context<R: Reactor>(tasks: usize, rounds: usize) {
+        let (ctx, _file, jobs) = super::shared_context_jobs::<R>(tasks, rounds);
+        let handles: Vec<_> = jobs.into_iter().map(tokio::spawn).collect();
+        let mut checked = 0;
+        for h in handles {
+            checked += h.await.expect("task");
+        }
+        // Every third round reads a second block.
+        assert_eq!(checked, tasks * (rounds + rounds.div_ceil(3)));
+        assert_eq!(ctx.in_flight(), 0);
+    }
+
+    /// Half the tasks time out on some of their polls (dropping the future at whatever
+    /// point it was: possibly just after the reactor's wake-up went to it, or while it was
+    /// the busy-polling context's poller); the others must all finish.
+    pub async fn tasks_that_give_up_do_not_stall_the_others<R: Reactor>() {
+        let (ctx, _file, jobs) = super::shared_context_jobs::<R>(8, 30);
+        let patient: Vec<_> = jobs.into_iter().map(tokio::spawn).collect();
+        let impatient: Vec<_> = (0..8u64)
+            .map(|t| {
+                let ctx = ctx.clone();
+                let (r, w) = UnixStream::pair().unwrap();
+                tokio::spawn(async move {
+                    // The other end stays open: the socket never becomes readable.
+                    let _w = w;
+                    let mut gave_up = 0;
+                    for i in 0..30u64 {
+                        let poll = ctx.submit(Op::poll(&r, PollFlags::IN)).unwrap();
+                        let wait = Duration::from_micros(20 + (t * 31 + i * 17) % 200);
+                        if tokio::time::timeout(wait, poll).await.is_err() {
+                            gave_up += 1;
+                        }
+                    }
+                    gave_up
+                })
+            })
+            .collect();
+        for h in impatient {
+            assert_eq!(h.await.unwrap(), 30, "the sockets never become readable");
+        }
+        let mut checked = 0;
+        for h in patient {
+            checked += h.await.unwrap();
+        }
+        assert_eq!(checked, 8 * (30 + 10));
+        super::settle(&ctx);
     }
 }
 
