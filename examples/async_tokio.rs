@@ -1,14 +1,15 @@
 //! rawaio's futures on tokio (`rawaio::reactor::Tokio`): reads many files concurrently,
 //! copies a file with direct I/O, and waits for a socket through `IOCB_CMD_POLL`, in a
-//! temporary directory that it removes; then the same reads from spawned tasks on a
-//! multi-threaded runtime, all sharing one context.
+//! temporary directory that it removes; then all of it again busy-polling
+//! (`rawaio::reactor::BusyPoll`, for a runtime given to I/O); then the same reads from
+//! spawned tasks on a multi-threaded runtime, all sharing one context.
 //!
 //! Run: `cargo run --features tokio --example async_tokio`
 
 #[path = "support/async_demo.rs"]
 mod demo;
 
-use rawaio::reactor::Tokio;
+use rawaio::reactor::{BusyPoll, Tokio};
 use rawaio::{AsyncContext, Op};
 use std::fs::File;
 
@@ -18,6 +19,11 @@ fn main() -> demo::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(demo::run::<Tokio>(scratch.path()))?;
+
+    // A runtime given to I/O can busy-poll: no eventfd, and while requests are in flight
+    // the runtime's thread keeps looking at the ring instead of sleeping in epoll.
+    println!("busy-polling:");
+    rt.block_on(demo::run::<BusyPoll>(scratch.path()))?;
 
     // Spawned tasks, on the worker threads of a multi-threaded runtime, share a context:
     // whichever task polls reaps for all and wakes the others.
