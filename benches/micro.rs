@@ -144,6 +144,33 @@ const CASES: &[Case] = &[
         },
     },
     Case {
+        name: "submit_reap_1_exclusive",
+        what: "the same through Context::exclusive: no lock taken",
+        ops_per_iter: 1,
+        run: |b, iters| {
+            let mut buf = b.bufs.pop();
+            let mut ctx = b.ctx.exclusive();
+            for _ in 0..iters {
+                let op = Op::read(b.zero, buf.take().expect("buffer"), 0);
+                ctx.submit(op).map_err(|r| r.error).expect("submit");
+                ctx.reap(1, 1, None, &mut b.done).expect("reap");
+                buf = b.done.pop().and_then(Completion::into_buf);
+            }
+            b.bufs.push(buf.expect("buffer back"));
+        },
+    },
+    Case {
+        name: "locked_swap",
+        what: "one locked instruction (an uncontended AtomicU32::swap), back to back",
+        ops_per_iter: 1,
+        run: |_, iters| {
+            let word = std::sync::atomic::AtomicU32::new(0);
+            for i in 0..iters {
+                black_box(word.swap(black_box(i as u32), std::sync::atomic::Ordering::AcqRel));
+            }
+        },
+    },
+    Case {
         name: "raw_submit_getevents_1",
         what: "the floor: io_submit + io_getevents, one raw iocb",
         ops_per_iter: 1,
