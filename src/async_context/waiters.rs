@@ -928,6 +928,41 @@ mod tests {
         );
     }
 
+    /// A busy-polling context's poller: one at a time; picked among the futures waiting in
+    /// their slots with a waker (the lowest slot), and none again until it resolves or
+    /// goes; without such a future, any waiting task is woken without being made the
+    /// poller; its leaving makes the next arming pick another.
+    #[test]
+    fn the_poller_is_one_waiting_future_at_a_time() {
+        let mut st = State::<Vec<u8>>::new(8);
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        let (a, b, c) = (token(2, 0), token(5, 3), token(6, 0));
+        st.register(a, Plan::AsIs);
+        st.register(b, Plan::AsIs);
+        st.register(c, Plan::AsIs);
+        // Nobody has polled yet: no waker to pick, and nothing to wake.
+        assert!(st.pick_spinner().is_none());
+        assert!(st.needs_arming());
+        st.set_waker(b, &waker);
+        st.set_waker(c, &waker);
+        st.pick_spinner().expect("b's waker").wake();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(st.is_spinner(b) && !st.is_spinner(c) && !st.is_spinner(token(5, 4)));
+        assert!(!st.needs_arming(), "armed while b is the poller");
+        // Another future leaving changes nothing; the poller leaving disarms.
+        st.leave_spin(c);
+        assert!(st.is_spinner(b) && !st.needs_arming());
+        st.leave_spin(b);
+        assert!(!st.is_spinner(b) && st.needs_arming());
+        // A future that polls makes itself the poller.
+        st.spin_on(a);
+        assert!(st.is_spinner(a) && !st.needs_arming());
+        st.leave_spin(a);
+        assert_eq!(st.pick_spinner().map(|_| ()), Some(()));
+        assert!(st.is_spinner(b), "the lowest slot with a waker");
+    }
+
     #[test]
     fn the_polling_future_does_not_wake_itself() {
         let mut st = State::new(8);
