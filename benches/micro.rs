@@ -90,6 +90,23 @@ fn measure(bench: &mut Bench, case: &Case) -> Figures {
     }
 }
 
+/// `iters` reads of `/dev/zero` through one buffer, each handed to `round`, which submits
+/// it and reaps its completion into `done`; the buffer goes back to `bufs`.
+fn one_at_a_time(
+    zero: &'static File,
+    bufs: &mut Vec<AlignedBuf>,
+    done: &mut Vec<Completion<AlignedBuf>>,
+    iters: u64,
+    mut round: impl FnMut(Op<'static, AlignedBuf>, &mut Vec<Completion<AlignedBuf>>),
+) {
+    let mut buf = bufs.pop();
+    for _ in 0..iters {
+        round(Op::read(zero, buf.take().expect("buffer"), 0), done);
+        buf = done.pop().and_then(Completion::into_buf);
+    }
+    bufs.push(buf.expect("buffer back"));
+}
+
 const CASES: &[Case] = &[
     Case {
         name: "reap_empty",
@@ -133,14 +150,11 @@ const CASES: &[Case] = &[
         what: "submit one read of /dev/zero, reap it",
         ops_per_iter: 1,
         run: |b, iters| {
-            let mut buf = b.bufs.pop();
-            for _ in 0..iters {
-                let op = Op::read(b.zero, buf.take().expect("buffer"), 0);
-                b.ctx.submit(op).map_err(|r| r.error).expect("submit");
-                b.ctx.reap(1, 1, None, &mut b.done).expect("reap");
-                buf = b.done.pop().and_then(Completion::into_buf);
-            }
-            b.bufs.push(buf.expect("buffer back"));
+            let ctx = &b.ctx;
+            one_at_a_time(b.zero, &mut b.bufs, &mut b.done, iters, |op, done| {
+                ctx.submit(op).map_err(|r| r.error).expect("submit");
+                ctx.reap(1, 1, None, done).expect("reap");
+            });
         },
     },
     Case {
@@ -148,15 +162,11 @@ const CASES: &[Case] = &[
         what: "the same through Context::exclusive: no lock taken",
         ops_per_iter: 1,
         run: |b, iters| {
-            let mut buf = b.bufs.pop();
             let mut ctx = b.ctx.exclusive();
-            for _ in 0..iters {
-                let op = Op::read(b.zero, buf.take().expect("buffer"), 0);
+            one_at_a_time(b.zero, &mut b.bufs, &mut b.done, iters, |op, done| {
                 ctx.submit(op).map_err(|r| r.error).expect("submit");
-                ctx.reap(1, 1, None, &mut b.done).expect("reap");
-                buf = b.done.pop().and_then(Completion::into_buf);
-            }
-            b.bufs.push(buf.expect("buffer back"));
+                ctx.reap(1, 1, None, done).expect("reap");
+            });
         },
     },
     Case {

@@ -126,8 +126,8 @@ impl<'fd, R: Reactor, B: IoBuf + 'static> AsyncFixedContext<'fd, R, B> {
         let reactor = match fixed.eventfd() {
             Some(efd) => efd.register_duplicate(register)?,
             // Busy-polling: no eventfd for the requests to signal; the reactor is handed
-            // one nothing signals.
-            None => EventFd::new()?.register_duplicate(register)?,
+            // one nothing signals (its own: nothing else here needs it).
+            None => register(EventFd::new()?.into())?,
         };
         Ok(Self {
             reactor,

@@ -52,6 +52,19 @@ pub(super) struct Reaped<B> {
 }
 
 impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
+    /// [`State::claim`] for the future of `token`, whose wait ends if it takes its
+    /// completion: if it was a busy-polling context's poller, nobody is (every path where
+    /// a future takes its completion or goes passes through here, `OpFuture::poll`'s fast
+    /// path or `OpFuture::abandon`; for other reactors this compiles to the claim alone).
+    #[inline(always)]
+    fn claim(st: &mut State<B>, token: Token) -> Option<Completion<B>> {
+        let claimed = st.claim(token);
+        if R::BUSY_POLLS && claimed.is_some() {
+            st.leave_spin(token);
+        }
+        claimed
+    }
+
     /// Reaps what the ring holds into `st`, delivering each completion.
     pub(super) fn reap_into(
         &self,
@@ -76,10 +89,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     pub(super) fn reap(&self, me: Me, waker: Option<&Waker>) -> io::Result<Reaped<B>> {
         let mut st = self.shared.lock();
         if let Me::Op(token) = me {
-            if let Some(mine) = st.claim(token) {
-                if R::BUSY_POLLS {
-                    st.leave_spin(token);
-                }
+            if let Some(mine) = Self::claim(&mut st, token) {
                 return Ok(Reaped {
                     mine: Some(Mine::Completion(mine)),
                     fired: st.fired,
@@ -98,10 +108,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         let count = *result.as_ref().unwrap_or(&0);
         let mine = match me {
             Me::Op(token) => {
-                let mine = st.claim(token).map(Mine::Completion);
-                if R::BUSY_POLLS && mine.is_some() {
-                    st.leave_spin(token);
-                }
+                let mine = Self::claim(&mut st, token).map(Mine::Completion);
                 if let (None, Some(waker)) = (&mine, waker) {
                     // Still waiting: the waker is left under the same hold of the lock as
                     // the reap that did not find the completion, so whoever delivers it
@@ -175,10 +182,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
     ) -> io::Result<Option<Completion<B>>> {
         let mut after = std::mem::replace(&mut st.spare, After::new());
         let result = self.reap_into(&mut st, Some(token), &mut after);
-        if let Some(completion) = st.claim(token) {
-            if R::BUSY_POLLS {
-                st.leave_spin(token);
-            }
+        if let Some(completion) = Self::claim(&mut st, token) {
             let needs_arming = st.needs_arming();
             self.end_reap(st, after);
             if needs_arming {
@@ -311,7 +315,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             }
             match (me, task_waker) {
                 (Me::Op(token), Some(_)) => {
-                    st.spin_on(token);
+                    st.spin_on((token.index, token.generation));
                     None
                 }
                 (Me::Room, Some(_)) => None,
@@ -320,7 +324,8 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
         };
         match (other, task_waker) {
             (Some(waker), _) => waker.wake(),
-            (None, Some(waker)) if me != Me::Nobody => waker.wake_by_ref(),
+            // A future made the poller, or a task waiting for room: its own task.
+            (None, Some(waker)) => waker.wake_by_ref(),
             _ => {}
         }
     }

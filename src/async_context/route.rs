@@ -288,7 +288,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             if self.ctx.ready() > 0 {
                 let _ = self.reap_into(&mut st, None, &mut after);
             }
-            match st.take_early(token) {
+            match st.claim(token) {
                 Some(c) => work.push(Work::Step(Box::new(step), c)),
                 None => {
                     if let Some(original) = poll_for {

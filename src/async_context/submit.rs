@@ -451,7 +451,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
             return;
         };
         let parts = Some(parts);
-        let Some(completion) = st.take_early(token) else {
+        let Some(completion) = st.claim(token) else {
             let plan = match parts {
                 None => Plan::AsIs,
                 Some((shell, Fd::Held(fd))) => Plan::Nowait(Some(Retry { shell, fd })),
@@ -541,7 +541,7 @@ impl<R: Reactor, B: IoBuf + 'static> Inner<R, B> {
                         let mut after = After::new();
                         {
                             let mut st = self.shared.lock();
-                            match st.take_early(token) {
+                            match st.claim(token) {
                                 Some(c) => st.settle_here(c, &self.shared.counts, &mut after),
                                 None => st.register(token, Plan::AsIs),
                             }

@@ -376,12 +376,6 @@ impl<B> State<B> {
         }
     }
 
-    /// Takes the completion of `token`, just submitted, if it was reaped already (for its
-    /// submitter to look at before its future may see it).
-    pub(super) fn take_early(&mut self, token: Token) -> Option<Completion<B>> {
-        self.claim(token)
-    }
-
     /// Takes `token`'s completion from the map of requests away from their slot.
     #[inline]
     fn take_away_done(&mut self, token: Token) -> Option<Completion<B>> {
@@ -447,7 +441,7 @@ impl<B> State<B> {
         }
     }
 
-    /// Registers a request just submitted, after [`take_early`](Self::take_early) found
+    /// Registers a request just submitted, after [`claim`](Self::claim) found
     /// nothing.
     pub(super) fn register(&mut self, token: Token, plan: Plan<B>) {
         self.clear_slot(token);
@@ -472,7 +466,7 @@ impl<B> State<B> {
     }
 
     /// Registers an internal request just submitted, after
-    /// [`take_early`](Self::take_early) found nothing.
+    /// [`claim`](Self::claim) found nothing.
     pub(super) fn register_internal(&mut self, token: Token, step: Step<B>) {
         self.clear_slot(token);
         if let Some(entry) = self.entry(token) {
@@ -575,10 +569,14 @@ impl<B> State<B> {
         }
     }
 
-    /// Takes `token`'s completion if it has been delivered.
+    /// Takes `token`'s completion if it has been delivered: for its future, or for its
+    /// submitter, who looks at a request just submitted before its future may see it.
     #[inline]
     pub(super) fn claim(&mut self, token: Token) -> Option<Completion<B>> {
-        self.claim_inline(token)
+        match self.take_in_slot(token, |c| c) {
+            Some(c) => Some(c),
+            None => self.take_away_done(token),
+        }
     }
 
     /// Takes `token`'s completion if it waits in its slot's entry, as `wrap` makes it
@@ -601,16 +599,6 @@ impl<B> State<B> {
                 std::mem::forget(other);
                 None
             }
-        }
-    }
-
-    /// [`claim`](Self::claim), inlined (for the future's poll, where it is the usual
-    /// path).
-    #[inline(always)]
-    pub(super) fn claim_inline(&mut self, token: Token) -> Option<Completion<B>> {
-        match self.take_in_slot(token, |c| c) {
-            Some(c) => Some(c),
-            None => self.take_away_done(token),
         }
     }
 
@@ -669,10 +657,10 @@ impl<B> State<B> {
         }
     }
 
-    /// Makes the future of `token` the poller of a busy-polling context (its task wakes
-    /// itself after each look at the ring).
-    pub(super) fn spin_on(&mut self, token: Token) {
-        self.spinner = Some((token.index, token.generation));
+    /// Makes the future of the request with this slot index and generation the poller of
+    /// a busy-polling context (its task wakes itself after each look at the ring).
+    pub(super) fn spin_on(&mut self, (index, generation): (u32, u32)) {
+        self.spinner = Some((index, generation));
         self.armed = true;
     }
 
@@ -705,13 +693,12 @@ impl<B> State<B> {
                     generation,
                     waker: Some(waker),
                     ..
-                } => Some((index as u32, *generation, waker.clone())),
+                } => Some(((index as u32, *generation), waker.clone())),
                 _ => None,
             });
         match picked {
-            Some((index, generation, waker)) => {
-                self.spinner = Some((index, generation));
-                self.armed = true;
+            Some((key, waker)) => {
+                self.spin_on(key);
                 Some(waker)
             }
             None => self.any_waker(),
@@ -956,7 +943,7 @@ mod tests {
         st.leave_spin(b);
         assert!(!st.is_spinner(b) && st.needs_arming());
         // A future that polls makes itself the poller.
-        st.spin_on(a);
+        st.spin_on((a.index, a.generation));
         assert!(st.is_spinner(a) && !st.needs_arming());
         st.leave_spin(a);
         assert_eq!(st.pick_spinner().map(|_| ()), Some(()));
@@ -984,8 +971,8 @@ mod tests {
         st.deliver(completion(token(4, 0)), None, &n, &mut after);
         st.flush_freed(&n, &mut after);
         assert_eq!(n.outstanding.load(Ordering::SeqCst), 1, "not final yet");
-        let early = st.take_early(token(4, 0)).expect("reaped early");
-        assert!(st.take_early(token(4, 0)).is_none());
+        let early = st.claim(token(4, 0)).expect("reaped early");
+        assert!(st.claim(token(4, 0)).is_none());
         st.settle_here(early, &n, &mut after);
         assert_eq!((st.waiting, n.outstanding.load(Ordering::SeqCst)), (0, 0));
         assert!(st.claim(token(4, 0)).is_some());
@@ -1028,7 +1015,7 @@ mod tests {
         st.deliver(completion(token(0, 0)), None, &n, &mut after);
         st.flush_freed(&n, &mut after);
         // The slot is reused before the first future takes its completion.
-        assert!(st.take_early(token(0, 1)).is_none());
+        assert!(st.claim(token(0, 1)).is_none());
         st.register(token(0, 1), Plan::AsIs);
         assert_eq!(st.waiting, 1);
         st.deliver(completion(token(0, 1)), None, &n, &mut after);
@@ -1036,7 +1023,7 @@ mod tests {
         // And reused again, its completion reaped before it is registered.
         st.deliver(completion(token(0, 2)), None, &n, &mut after);
         st.flush_freed(&n, &mut after);
-        let early = st.take_early(token(0, 2)).unwrap();
+        let early = st.claim(token(0, 2)).unwrap();
         st.settle_here(early, &n, &mut after);
         assert_eq!(st.waiting, 0);
         for generation in [1, 0, 2] {
@@ -1056,9 +1043,9 @@ mod tests {
         let mut after = After::new();
         st.deliver(completion(token(1, 0)), None, &n, &mut after);
         st.flush_freed(&n, &mut after);
-        assert!(st.take_early(token(1, 1)).is_none());
+        assert!(st.claim(token(1, 1)).is_none());
         st.register(token(1, 1), Plan::AsIs);
-        let early = st.take_early(token(1, 0)).expect("spilled, still there");
+        let early = st.claim(token(1, 0)).expect("spilled, still there");
         st.settle_here(early, &n, &mut after);
         st.deliver(completion(token(1, 1)), None, &n, &mut after);
         st.flush_freed(&n, &mut after);
